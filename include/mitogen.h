@@ -1,0 +1,363 @@
+/*
+ * mitogen.h: the whole public API of libmitogen.
+ *
+ * Conventions (see docs/API.md for the longer story):
+ *  - Every function that can fail returns 0 or a negative MG_E* code.  System
+ *    errors are -errno; the library's own errors sit in the range below
+ *    MG_EFIRST.  mg_strerror() names every code.
+ *  - Out-parameters come last, end in "p", and are written only on success.
+ *  - mg_x_free(NULL) is always a no-op.
+ *  - "Thread: any" functions may be called from any thread; "Thread: broker"
+ *    ones only from handler callbacks, which run on the broker thread and must
+ *    never block.
+ */
+#ifndef MITOGEN_H
+#define MITOGEN_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MG_VERSION_MAJOR 0
+#define MG_VERSION_MINOR 1
+#define MG_VERSION_PATCH 0
+#define MG_VERSION_STRING "0.1.0"
+
+/* Protocol version spoken on every stream; see docs/PROTOCOL.md. */
+#define MG_PROTOCOL_VERSION 1
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                    */
+
+enum mg_error_code {
+	MG_OK = 0,
+	MG_EFIRST = -4000,
+	MG_ENOROUTE = -4000,    /* no route to the destination context */
+	MG_ECLOSED = -4001,     /* handle or channel closed */
+	MG_EREFUSED = -4002,    /* refused by the destination's policy */
+	MG_ETOOBIG = -4003,     /* message larger than the stream maximum */
+	MG_EDISCONNECT = -4004, /* the stream or context went away */
+	MG_EDECODE = -4005,     /* a payload did not match what was expected */
+	MG_EFORMAT = -4006,     /* a bad format string */
+	MG_EPROTOCOL = -4007,   /* a peer broke the wire protocol */
+	MG_EREMOTE = -4008,     /* a remote call failed; see struct mg_error */
+	MG_ESHUTDOWN = -4009,   /* the router is shutting down */
+	MG_ELIMIT = -4010,      /* a configured limit was reached */
+	MG_ENOFUNC = -4011,     /* no such exported function */
+	MG_EARGS = -4012,       /* arguments did not match the function */
+	MG_ECRASH = -4013,      /* the remote function crashed */
+	MG_ECONNECT = -4014,    /* a connection could not be established */
+	MG_ELAST = -4014,
+};
+
+/* Returns a static, human-readable name for any code returned by the
+ * library, including -errno values.  Never NULL.  Thread: any. */
+const char *mg_strerror(int code);
+
+/* Returns a text describing the last failure reported to this thread (for
+ * example the reason carried by a dead message), or "" when there is none.
+ * Borrowed until the next library call on this thread.  Thread: any. */
+const char *mg_errdetail(void);
+
+/* ------------------------------------------------------------------------ */
+/* Logging                                                                   */
+
+enum mg_log_level {
+	MG_LOG_DEBUG = 10,
+	MG_LOG_INFO = 20,
+	MG_LOG_WARNING = 30,
+	MG_LOG_ERROR = 40,
+	MG_LOG_OFF = 100,
+};
+
+struct mg_log_record {
+	int level;           /* enum mg_log_level */
+	const char *logger;  /* "mitogen", "mitogen.io", or a user name */
+	const char *context; /* the name of the context the record came from */
+	const char *message;
+	int64_t time_ns;     /* CLOCK_REALTIME when it was made */
+};
+
+/* A log handler; the record is borrowed for the duration of the call.
+ * Handlers may be called from any thread, concurrently. */
+typedef void (*mg_log_cb)(void *arg, const struct mg_log_record *rec);
+
+/* Replaces the process-wide handler (NULL restores the default, which
+ * writes one line per record to stderr) and sets the threshold for the
+ * "mitogen" logger.  "mitogen.io" stays off unless level is MG_LOG_DEBUG
+ * and the environment says MITOGEN_LOG=debug or MITOGEN_LOG=io.
+ * The initial level comes from MITOGEN_LOG (debug, info, warning, error,
+ * off); it is MG_LOG_WARNING when unset.  Thread: any. */
+void mg_log_set_handler(mg_log_cb cb, void *arg, int level);
+
+/* Returns the current threshold of the named logger.  Thread: any. */
+int mg_log_level(const char *logger);
+
+/* Emits a record through the handler when level passes the logger's
+ * threshold.  Thread: any. */
+void mg_log(int level, const char *logger, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ------------------------------------------------------------------------ */
+/* Messages                                                                  */
+
+/*
+ * A message is a refcounted routed frame: header fields plus a payload.
+ * Payloads are usually MessagePack built with mg_msg_append() and read with
+ * mg_msg_read(), which keep a cursor inside the message (the sd-bus model).
+ *
+ * Format letters (pack argument -> unpack argument):
+ *   n  nil                      none            -> none (checks nil)
+ *   b  bool                     int             -> bool *
+ *   i  signed integer           int64_t         -> int64_t *
+ *   u  unsigned integer         uint64_t        -> uint64_t *
+ *   f  float32                  double          -> float *
+ *   d  float64                  double          -> double * (float32 too)
+ *   s  string                   const char *    -> const char ** (NUL-terminated
+ *                                                  copy owned by the message;
+ *                                                  NULL packs nil, nil reads NULL)
+ *   S  string view              const char *, size_t -> const char **, size_t *
+ *   y  binary view              const void *, size_t -> const void **, size_t *
+ *   t  timestamp (ext -1)       const struct timespec * -> struct timespec *
+ *   c  context reference (ext 1) uint32_t       -> uint32_t *
+ *   h  sender reference (ext 2) const struct mg_sender * -> struct mg_sender **
+ *                                                  (new, caller frees)
+ *   v  one raw encoded value    const void *, size_t -> const void **, size_t *
+ *   (  ... )  an array of exactly the enclosed items (a tuple)
+ *   {  ... }  a map of exactly the enclosed key/value items
+ *   a  array header             size_t count    -> size_t *count; the elements
+ *                                                  follow as further items
+ *   m  map header               size_t pairs    -> size_t *pairs
+ * White space in a format is ignored.
+ */
+struct mg_msg;
+struct mg_router;
+struct mg_sender;
+struct mg_receiver;
+
+/* Creates an empty message (no payload).  Caller frees.  Thread: any. */
+int mg_msg_new(struct mg_msg **msgp);
+
+/* Creates a message whose payload is a copy of len bytes at data (a raw,
+ * not MessagePack, payload).  Caller frees.  Thread: any. */
+int mg_msg_new_raw(const void *data, size_t len, struct mg_msg **msgp);
+
+/* Creates a message with len bytes of uninitialised raw payload that the
+ * caller fills through mg_msg_data().  Caller frees.  Thread: any. */
+int mg_msg_new_size(size_t len, struct mg_msg **msgp);
+
+/* Creates a message and appends fmt's values, as mg_msg_append().
+ * Caller frees.  Thread: any. */
+int mg_msg_pack(struct mg_msg **msgp, const char *fmt, ...);
+int mg_msg_vpack(struct mg_msg **msgp, const char *fmt, va_list ap);
+
+/* Appends MessagePack values to a message that has not been sent yet.  On
+ * failure the payload is left as it was before the call.  Thread: the
+ * message's owner. */
+int mg_msg_append(struct mg_msg *msg, const char *fmt, ...);
+int mg_msg_vappend(struct mg_msg *msg, const char *fmt, va_list ap);
+
+/* Reads values at the message's read cursor and advances it.  On failure
+ * the cursor does not move and no out-parameter is written.  Returns
+ * MG_EDECODE when the payload does not match fmt.  Thread: the message's
+ * owner. */
+int mg_msg_read(struct mg_msg *msg, const char *fmt, ...);
+int mg_msg_vread(struct mg_msg *msg, const char *fmt, va_list ap);
+
+/* Moves the read cursor back to the start of the payload. */
+void mg_msg_rewind(struct mg_msg *msg);
+
+/* True when the read cursor is at the end of the payload. */
+bool mg_msg_at_end(const struct mg_msg *msg);
+
+/* Takes one more reference; returns msg.  Thread: any. */
+struct mg_msg *mg_msg_ref(struct mg_msg *msg);
+
+/* Drops a reference; the last one frees the message.  Thread: any. */
+void mg_msg_free(struct mg_msg *msg);
+
+/* Payload access.  The pointer is borrowed until the message is freed. */
+const void *mg_msg_data(const struct mg_msg *msg);
+void *mg_msg_data_mut(struct mg_msg *msg);
+size_t mg_msg_len(const struct mg_msg *msg);
+
+/* Header fields. */
+uint32_t mg_msg_dst(const struct mg_msg *msg);
+uint32_t mg_msg_src(const struct mg_msg *msg);
+uint32_t mg_msg_auth(const struct mg_msg *msg);
+uint32_t mg_msg_handle(const struct mg_msg *msg);
+uint32_t mg_msg_reply_to(const struct mg_msg *msg);
+void mg_msg_set_reply_to(struct mg_msg *msg, uint32_t handle);
+
+/* True for a dead message (its reply_to is MG_HANDLE_IS_DEAD).  A dead
+ * message carries a code (MG_ENOROUTE, ...) and a reason text; both are
+ * returned by mg_msg_dead_reason(), which returns MG_EDECODE for a message
+ * that is not a well-formed dead message.  *reasonp is borrowed until the
+ * message is freed. */
+bool mg_msg_is_dead(const struct mg_msg *msg);
+int mg_msg_dead_reason(struct mg_msg *msg, int *codep, const char **reasonp);
+
+/* ------------------------------------------------------------------------ */
+/* Routers                                                                   */
+
+/* Reserved handles; dynamic handles start at MG_HANDLE_FIRST_DYNAMIC. */
+enum mg_handle {
+	MG_HANDLE_CALL_FUNCTION = 100,
+	MG_HANDLE_FORWARD_LOG = 101,
+	MG_HANDLE_ADD_ROUTE = 102,
+	MG_HANDLE_DEL_ROUTE = 103,
+	MG_HANDLE_ALLOCATE_ID = 104,
+	MG_HANDLE_SHUTDOWN = 105,
+	MG_HANDLE_CALL_SERVICE = 106,
+	MG_HANDLE_IS_DEAD = 999,
+	MG_HANDLE_FIRST_DYNAMIC = 1000,
+};
+
+struct mg_router_opts {
+	uint32_t context_id;      /* this process's id; 0 for the master */
+	const char *name;         /* context name used in logs; copied */
+	size_t max_message_size;  /* largest payload accepted or sent */
+	size_t high_water;        /* per-stream queued bytes before senders wait */
+	bool unidirectional;      /* forbid traffic between children */
+};
+
+/* Fills opts with defaults: id 0, name "master", 128 MiB maximum message,
+ * 4 MiB high-water mark, bidirectional. */
+void mg_router_opts_init(struct mg_router_opts *opts);
+
+/* Creates a router and starts its broker thread.  Caller frees with
+ * mg_router_free().  Thread: any. */
+int mg_router_new(const struct mg_router_opts *opts, struct mg_router **routerp);
+
+/* Stops the broker, closes every stream, wakes every waiting receiver with
+ * MG_ESHUTDOWN and frees the router.  Receivers, senders and selects made
+ * from it must be freed before or after, but not used after.  Thread: any
+ * but the broker. */
+void mg_router_free(struct mg_router *router);
+
+uint32_t mg_router_id(const struct mg_router *router);
+const char *mg_router_name(const struct mg_router *router);
+
+enum mg_stream_flags {
+	MG_STREAM_PARENT = 1 << 0, /* the peer is this context's parent */
+};
+
+/* Attaches a connected stream to the peer context peer_id: rfd is read,
+ * wfd written (they may be the same fd).  The router takes ownership of
+ * both fds on success, makes them non-blocking and close-on-exec, and adds
+ * a route to peer_id.  With MG_STREAM_PARENT the peer gets parent authority
+ * and becomes the default route for unknown destinations.  Thread: any. */
+int mg_router_attach(struct mg_router *router, int rfd, int wfd, uint32_t peer_id,
+                     unsigned flags);
+
+/* Routes msg to its destination, filling src (this context), auth (this
+ * context) and dst/handle from the arguments.  Takes ownership of msg
+ * whatever the result.  Blocks while the outgoing stream holds more than
+ * its high-water mark.  Failures (no route, too large, ...) are reported
+ * as a dead message to msg's reply_to handle, as on the wire; the return
+ * value is 0 unless the router is shutting down.  Thread: any. */
+int mg_router_send(struct mg_router *router, uint32_t dst, uint32_t handle,
+                   struct mg_msg *msg);
+
+/* Handler policies: who may send to a handle. */
+enum mg_policy {
+	MG_POLICY_ANY = 0,
+	MG_POLICY_PARENT = 1, /* only messages with parent authority */
+};
+
+/* A handler runs on the broker thread, must not block, and takes ownership
+ * of msg. */
+typedef void (*mg_handler_cb)(void *arg, struct mg_msg *msg);
+
+/* Registers a handler.  handle 0 allocates a dynamic one.  The handler
+ * lives until mg_router_del_handler().  Messages refused by policy get a
+ * dead MG_EREFUSED reply.  Thread: any. */
+int mg_router_add_handler(struct mg_router *router, uint32_t handle, int policy,
+                          mg_handler_cb cb, void *arg, uint32_t *handlep);
+
+/* Removes a handler; after it returns the callback will not run again.
+ * Later messages to the handle get a dead MG_ECLOSED reply.  Thread: any;
+ * from a handler callback it removes without waiting. */
+int mg_router_del_handler(struct mg_router *router, uint32_t handle);
+
+/* ------------------------------------------------------------------------ */
+/* Receivers, senders, latches, select                                       */
+
+/* Creates a receiver on a new dynamic handle.  When respondent is not
+ * MG_NO_RESPONDENT, the receiver gets a dead MG_EDISCONNECT message when the
+ * route to that context goes away.  Caller frees.  Thread: any. */
+#define MG_NO_RESPONDENT UINT32_MAX
+int mg_receiver_new(struct mg_router *router, uint32_t respondent, int policy,
+                    struct mg_receiver **rxp);
+
+uint32_t mg_receiver_handle(const struct mg_receiver *rx);
+
+/* Waits for the next message.  timeout_ms < 0 waits forever.  Returns 0 and
+ * the message (caller frees), -ETIMEDOUT, MG_ECLOSED after the receiver was
+ * closed, MG_ESHUTDOWN, or, for a dead message, its code with the reason in
+ * mg_errdetail().  Thread: any. */
+int mg_receiver_get(struct mg_receiver *rx, int timeout_ms, struct mg_msg **msgp);
+
+/* Closes the receiver: waiters wake with MG_ECLOSED, later messages to its
+ * handle get a dead reply.  Idempotent.  Thread: any. */
+void mg_receiver_close(struct mg_receiver *rx);
+
+/* Closes and frees.  Thread: any. */
+void mg_receiver_free(struct mg_receiver *rx);
+
+/* Creates a sender that addresses this receiver (this context, its
+ * handle).  Caller frees.  Thread: any. */
+int mg_receiver_to_sender(struct mg_receiver *rx, struct mg_sender **senderp);
+
+/* Creates a sender for (context, handle).  Caller frees. */
+int mg_sender_new(struct mg_router *router, uint32_t context_id, uint32_t handle,
+                  struct mg_sender **senderp);
+uint32_t mg_sender_context(const struct mg_sender *s);
+uint32_t mg_sender_handle(const struct mg_sender *s);
+
+/* Sends msg (taking ownership whatever the result), or a new message of
+ * fmt's values.  Returns MG_ECLOSED after mg_sender_close().  May block on
+ * backpressure.  Thread: any. */
+int mg_sender_send(struct mg_sender *s, struct mg_msg *msg);
+int mg_sender_sendf(struct mg_sender *s, const char *fmt, ...);
+
+/* Sends a dead MG_ECLOSED message, telling the receiver nothing more
+ * comes.  Idempotent.  Thread: any. */
+int mg_sender_close(struct mg_sender *s);
+void mg_sender_free(struct mg_sender *s);
+
+/* A latch is a thread-safe queue of pointers any thread may put to and
+ * any thread may wait on. */
+struct mg_latch;
+int mg_latch_new(struct mg_latch **latchp);
+/* Returns MG_ECLOSED after close (the item is not taken). */
+int mg_latch_put(struct mg_latch *latch, void *item);
+/* Returns 0 and the item, -ETIMEDOUT, or MG_ECLOSED once closed and empty. */
+int mg_latch_get(struct mg_latch *latch, int timeout_ms, void **itemp);
+size_t mg_latch_size(struct mg_latch *latch);
+void mg_latch_close(struct mg_latch *latch);
+void mg_latch_free(struct mg_latch *latch);
+
+/* Select waits on many receivers at once. */
+struct mg_select;
+int mg_select_new(struct mg_select **selp);
+/* A receiver belongs to at most one select at a time: MG_ELIMIT otherwise. */
+int mg_select_add(struct mg_select *sel, struct mg_receiver *rx);
+int mg_select_remove(struct mg_select *sel, struct mg_receiver *rx);
+/* Waits for any member to have a message; returns what mg_receiver_get()
+ * would, plus the receiver it came from in *rxp (written whenever a member
+ * answered, dead messages included).  -ETIMEDOUT, or MG_ECLOSED when the
+ * select has no members.  Thread: any. */
+int mg_select_get(struct mg_select *sel, int timeout_ms, struct mg_receiver **rxp,
+                  struct mg_msg **msgp);
+void mg_select_free(struct mg_select *sel);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

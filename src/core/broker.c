@@ -1,0 +1,314 @@
+/*
+ * broker.c: the event loop.  One thread per router owns every fd: it waits
+ * in epoll, runs due timers, and runs commands other threads post through
+ * a mutex-protected queue and an eventfd kick.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/core.h"
+
+struct cmd {
+	mg_cmd_cb fn;
+	void *arg;
+};
+
+struct mg_broker {
+	int epfd;
+	struct mg_watch waker;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	struct cmd *cmds, *spare; /* posted commands; swapped out to run */
+	size_t ncmds, cap, spare_cap;
+	bool kicked;   /* an eventfd write is outstanding */
+	bool stopping; /* no more posts accepted */
+	bool stop;     /* the loop should exit (broker thread only) */
+	struct mg_timer_heap timers;
+};
+
+int64_t mg__now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t mg__now_ms(void)
+{
+	return mg__now_ns() / 1000000;
+}
+
+void mg__deadline(struct timespec *ts, int timeout_ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += timeout_ms / 1000;
+	ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
+static void run_commands(struct mg_broker *b)
+{
+	struct cmd *batch;
+	size_t n, i, cap;
+
+	pthread_mutex_lock(&b->lock);
+	batch = b->cmds;
+	n = b->ncmds;
+	cap = b->cap;
+	/* Swap in the spare array so posting goes on while the batch runs. */
+	b->cmds = b->spare;
+	b->cap = b->spare_cap;
+	b->ncmds = 0;
+	b->spare = NULL;
+	b->spare_cap = 0;
+	b->kicked = false;
+	pthread_mutex_unlock(&b->lock);
+	for (i = 0; i < n; i++)
+		batch[i].fn(batch[i].arg);
+	pthread_mutex_lock(&b->lock);
+	if (b->spare == NULL) {
+		b->spare = batch;
+		b->spare_cap = cap;
+	} else {
+		mg__free(batch);
+	}
+	pthread_mutex_unlock(&b->lock);
+}
+
+static void waker_cb(struct mg_watch *w, uint32_t events)
+{
+	uint64_t v;
+
+	while (read(w->fd, &v, sizeof(v)) < 0 && errno == EINTR)
+		;
+	run_commands(w->owner);
+}
+
+static void run_timers(struct mg_broker *b)
+{
+	struct mg_timer t;
+	int64_t now = mg__now_ms();
+
+	while (mg__timers_pop_due(&b->timers, now, &t))
+		t.cb(t.arg);
+}
+
+static _Thread_local const struct mg_broker *current;
+
+bool mg__broker_on_thread(const struct mg_broker *b)
+{
+	return current == b;
+}
+
+static void *loop(void *arg)
+{
+	struct mg_broker *b = arg;
+	struct epoll_event ev[64];
+
+	current = b;
+	while (!b->stop) {
+		int n, i, timeout = mg__timers_next_ms(&b->timers, mg__now_ms());
+
+		n = epoll_wait(b->epfd, ev, 64, timeout);
+		if (n < 0 && errno != EINTR) {
+			mg__error("epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			struct mg_watch *w = ev[i].data.ptr;
+			w->cb(w, ev[i].events);
+		}
+		run_timers(b);
+	}
+	/* Commands posted before stopping still run, so none is lost; they
+	 * may post more while they run. */
+	for (;;) {
+		bool more;
+		run_commands(b);
+		pthread_mutex_lock(&b->lock);
+		more = b->ncmds > 0;
+		pthread_mutex_unlock(&b->lock);
+		if (!more)
+			break;
+	}
+	current = NULL;
+	return NULL;
+}
+
+static void stop_cb(void *arg)
+{
+	((struct mg_broker *)arg)->stop = true;
+}
+
+int mg__broker_new(struct mg_broker **brokerp)
+{
+	struct mg_broker *b = mg__calloc(1, sizeof(*b));
+	int r;
+
+	if (b == NULL)
+		return -ENOMEM;
+	b->epfd = -1;
+	b->waker.fd = -1;
+	mg__timers_init(&b->timers);
+	pthread_mutex_init(&b->lock, NULL);
+	b->epfd = epoll_create1(EPOLL_CLOEXEC);
+	b->waker.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (b->epfd < 0 || b->waker.fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	b->waker.cb = waker_cb;
+	b->waker.owner = b;
+	if ((r = mg__watch_add(b, &b->waker, EPOLLIN)) != 0)
+		goto fail;
+	if ((r = -pthread_create(&b->thread, NULL, loop, b)) != 0)
+		goto fail;
+	*brokerp = b;
+	return 0;
+fail:
+	if (b->waker.fd >= 0)
+		close(b->waker.fd);
+	if (b->epfd >= 0)
+		close(b->epfd);
+	pthread_mutex_destroy(&b->lock);
+	mg__free(b);
+	return r;
+}
+
+static int post(struct mg_broker *b, mg_cmd_cb fn, void *arg, bool force)
+{
+	bool kick;
+
+	pthread_mutex_lock(&b->lock);
+	if (b->stopping && !force) {
+		pthread_mutex_unlock(&b->lock);
+		return MG_ESHUTDOWN;
+	}
+	if (b->ncmds == b->cap) {
+		size_t ncap = b->cap ? b->cap * 2 : 64;
+		struct cmd *n = mg__realloc(b->cmds, ncap * sizeof(*n));
+		if (n == NULL) {
+			pthread_mutex_unlock(&b->lock);
+			return -ENOMEM;
+		}
+		b->cmds = n;
+		b->cap = ncap;
+	}
+	b->cmds[b->ncmds++] = (struct cmd){fn, arg};
+	kick = !b->kicked;
+	b->kicked = true;
+	pthread_mutex_unlock(&b->lock);
+	if (kick) {
+		uint64_t one = 1;
+		while (write(b->waker.fd, &one, sizeof(one)) < 0 && errno == EINTR)
+			;
+	}
+	return 0;
+}
+
+int mg__broker_post(struct mg_broker *b, mg_cmd_cb fn, void *arg)
+{
+	return post(b, fn, arg, false);
+}
+
+struct sync_call {
+	mg_cmd_cb fn;
+	void *arg;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+};
+
+static void sync_cb(void *arg)
+{
+	struct sync_call *c = arg;
+
+	c->fn(c->arg);
+	pthread_mutex_lock(&c->lock);
+	c->done = true;
+	pthread_cond_signal(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+int mg__broker_call(struct mg_broker *b, mg_cmd_cb fn, void *arg)
+{
+	struct sync_call c = {.fn = fn, .arg = arg};
+	int r;
+
+	if (mg__broker_on_thread(b)) {
+		fn(arg);
+		return 0;
+	}
+	pthread_mutex_init(&c.lock, NULL);
+	pthread_cond_init(&c.cond, NULL);
+	if ((r = mg__broker_post(b, sync_cb, &c)) == 0) {
+		pthread_mutex_lock(&c.lock);
+		while (!c.done)
+			pthread_cond_wait(&c.cond, &c.lock);
+		pthread_mutex_unlock(&c.lock);
+	}
+	pthread_cond_destroy(&c.cond);
+	pthread_mutex_destroy(&c.lock);
+	return r;
+}
+
+void mg__broker_free(struct mg_broker *b)
+{
+	if (b == NULL)
+		return;
+	pthread_mutex_lock(&b->lock);
+	b->stopping = true;
+	pthread_mutex_unlock(&b->lock);
+	post(b, stop_cb, b, true);
+	pthread_join(b->thread, NULL);
+	close(b->waker.fd);
+	close(b->epfd);
+	mg__timers_fini(&b->timers);
+	pthread_mutex_destroy(&b->lock);
+	mg__free(b->cmds);
+	mg__free(b->spare);
+	mg__free(b);
+}
+
+int mg__watch_add(struct mg_broker *b, struct mg_watch *w, uint32_t events)
+{
+	struct epoll_event ev = {.events = events, .data.ptr = w};
+
+	w->events = events;
+	return epoll_ctl(b->epfd, EPOLL_CTL_ADD, w->fd, &ev) < 0 ? -errno : 0;
+}
+
+int mg__watch_mod(struct mg_broker *b, struct mg_watch *w, uint32_t events)
+{
+	struct epoll_event ev = {.events = events, .data.ptr = w};
+
+	if (w->events == events)
+		return 0;
+	w->events = events;
+	return epoll_ctl(b->epfd, EPOLL_CTL_MOD, w->fd, &ev) < 0 ? -errno : 0;
+}
+
+void mg__watch_del(struct mg_broker *b, struct mg_watch *w)
+{
+	epoll_ctl(b->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+	w->events = 0;
+}
+
+uint64_t mg__timer_add(struct mg_broker *b, int64_t delay_ms, mg_timer_cb cb, void *arg)
+{
+	return mg__timers_add(&b->timers, mg__now_ms() + delay_ms, cb, arg);
+}
+
+void mg__timer_cancel(struct mg_broker *b, uint64_t id)
+{
+	mg__timers_cancel(&b->timers, id);
+}

@@ -1,0 +1,247 @@
+/*
+ * core.h: the broker (epoll loop, timers, waker, command queue), streams and
+ * the message container they carry.  Core moves frames; it never knows what
+ * a handle or a route means.
+ */
+#ifndef MG_CORE_H
+#define MG_CORE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "wire/wire.h"
+
+/* ------------------------------------------------------------------------ */
+/* Logging (log.c) */
+
+/* True when records of this level for the logger would be emitted; cheap
+ * enough for hot paths.  io selects "mitogen.io". */
+bool mg__log_enabled(int level, bool io);
+void mg__log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void mg__log_io(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Sets the context name stamped on records made in this process; copied. */
+void mg__log_set_context_name(const char *name);
+/* Emits a record that came from elsewhere (a child) with its own context
+ * name and logger. */
+void mg__log_forward(int level, const char *logger, const char *context, const char *message,
+                     int64_t time_ns);
+
+#define mg__debug(...) mg__log(MG_LOG_DEBUG, __VA_ARGS__)
+#define mg__info(...) mg__log(MG_LOG_INFO, __VA_ARGS__)
+#define mg__warn(...) mg__log(MG_LOG_WARNING, __VA_ARGS__)
+#define mg__error(...) mg__log(MG_LOG_ERROR, __VA_ARGS__)
+
+/* ------------------------------------------------------------------------ */
+/* Time (broker.c) */
+
+/* CLOCK_MONOTONIC in milliseconds / nanoseconds. */
+int64_t mg__now_ms(void);
+int64_t mg__now_ns(void);
+/* Fills ts with the absolute CLOCK_MONOTONIC time timeout_ms from now. */
+void mg__deadline(struct timespec *ts, int timeout_ms);
+
+/* ------------------------------------------------------------------------ */
+/* Pointer rings (ring.c): a growable FIFO of pointers, not thread-safe. */
+
+struct mg_ring {
+	void **items;
+	size_t head, count, cap;
+};
+
+void mg__ring_init(struct mg_ring *q);
+void mg__ring_fini(struct mg_ring *q);
+int mg__ring_push(struct mg_ring *q, void *item);
+void *mg__ring_pop(struct mg_ring *q);  /* NULL when empty */
+void *mg__ring_peek(struct mg_ring *q); /* NULL when empty */
+/* Removes every occurrence of item; returns how many. */
+size_t mg__ring_remove(struct mg_ring *q, void *item);
+
+/* ------------------------------------------------------------------------ */
+/* u32 -> pointer maps (idmap.c): open addressing, not thread-safe. */
+
+struct mg_idmap {
+	uint32_t *keys;
+	void **vals;
+	size_t cap, count, tombs;
+};
+
+void mg__idmap_init(struct mg_idmap *m);
+void mg__idmap_fini(struct mg_idmap *m);
+void *mg__idmap_get(const struct mg_idmap *m, uint32_t key);
+/* Inserts or replaces; -ENOMEM. */
+int mg__idmap_put(struct mg_idmap *m, uint32_t key, void *val);
+/* Removes; returns the old value or NULL. */
+void *mg__idmap_del(struct mg_idmap *m, uint32_t key);
+/* Iterates: start with *pos = 0; returns false at the end. */
+bool mg__idmap_next(const struct mg_idmap *m, size_t *pos, uint32_t *keyp, void **valp);
+
+/* ------------------------------------------------------------------------ */
+/* Messages (msg.c): a refcounted frame.  The payload is immutable once the
+ * message has been sent. */
+
+struct mg_strcopy;
+
+struct mg_msg {
+	atomic_int refs;
+	struct mg_frame_hdr hdr; /* hdr.len is kept equal to payload.len */
+	struct mg_buf payload;
+	size_t rpos;                /* read cursor for mg_msg_read() */
+	struct mg_strcopy *copies;  /* NUL-terminated copies made by 's' reads */
+	struct mg_router *router;   /* router that delivered it, for 'h' reads */
+};
+
+/* Creates a message that adopts data (allocated with mg__malloc, len bytes)
+ * as its payload.  On failure data is freed. */
+int mg__msg_adopt(uint8_t *data, size_t len, struct mg_msg **msgp);
+
+/* Returns a NUL-terminated copy of p[0..n) that lives as long as the
+ * message, or NULL on -ENOMEM.  Thread: the message's owner. */
+char *mg__msg_strcopy(struct mg_msg *msg, const char *p, size_t n);
+
+/* ------------------------------------------------------------------------ */
+/* The broker (broker.c) */
+
+struct mg_broker;
+struct mg_watch;
+
+typedef void (*mg_watch_cb)(struct mg_watch *w, uint32_t events);
+typedef void (*mg_cmd_cb)(void *arg);
+typedef void (*mg_timer_cb)(void *arg);
+
+/* An fd watched by the loop.  Embedded in its owner. */
+struct mg_watch {
+	int fd;
+	uint32_t events; /* EPOLLIN / EPOLLOUT currently asked for */
+	mg_watch_cb cb;
+	void *owner;
+};
+
+/* Creates a broker and starts its thread.  Caller frees. */
+int mg__broker_new(struct mg_broker **brokerp);
+/* Stops the thread (commands already posted run first) and frees.  Thread:
+ * any but the broker. */
+void mg__broker_free(struct mg_broker *b);
+bool mg__broker_on_thread(const struct mg_broker *b);
+
+/* Runs fn(arg) on the broker thread soon.  Thread: any.  Returns
+ * MG_ESHUTDOWN once the broker is stopping (fn will not run), -ENOMEM. */
+int mg__broker_post(struct mg_broker *b, mg_cmd_cb fn, void *arg);
+/* Runs fn(arg) on the broker thread and waits for it; inline when called
+ * on the broker thread.  MG_ESHUTDOWN when the broker is stopping. */
+int mg__broker_call(struct mg_broker *b, mg_cmd_cb fn, void *arg);
+
+/* Watches: Thread: broker. */
+int mg__watch_add(struct mg_broker *b, struct mg_watch *w, uint32_t events);
+int mg__watch_mod(struct mg_broker *b, struct mg_watch *w, uint32_t events);
+void mg__watch_del(struct mg_broker *b, struct mg_watch *w);
+
+/* Timers: Thread: broker.  Returns an id for cancelling, 0 on -ENOMEM. */
+uint64_t mg__timer_add(struct mg_broker *b, int64_t delay_ms, mg_timer_cb cb, void *arg);
+void mg__timer_cancel(struct mg_broker *b, uint64_t id);
+
+/* ------------------------------------------------------------------------ */
+/* Timer heap (timer.c), used by the broker. */
+
+struct mg_timer {
+	int64_t due_ms;
+	uint64_t id;
+	mg_timer_cb cb;
+	void *arg;
+};
+
+struct mg_timer_heap {
+	struct mg_timer *items;
+	size_t count, cap;
+	uint64_t next_id;
+};
+
+void mg__timers_init(struct mg_timer_heap *h);
+void mg__timers_fini(struct mg_timer_heap *h);
+uint64_t mg__timers_add(struct mg_timer_heap *h, int64_t due_ms, mg_timer_cb cb, void *arg);
+void mg__timers_cancel(struct mg_timer_heap *h, uint64_t id);
+/* Milliseconds until the next timer, or -1 when there is none. */
+int mg__timers_next_ms(const struct mg_timer_heap *h, int64_t now_ms);
+/* Pops one due timer into *t; false when none is due. */
+bool mg__timers_pop_due(struct mg_timer_heap *h, int64_t now_ms, struct mg_timer *t);
+
+/* ------------------------------------------------------------------------ */
+/* Streams (stream.c): one peer connection, a pair of fds. */
+
+struct mg_stream;
+
+struct mg_stream_ops {
+	/* A complete frame arrived; takes ownership of msg.  Broker thread. */
+	void (*on_msg)(void *owner, struct mg_stream *s, struct mg_msg *msg);
+	/* The stream failed or reached EOF; code says why (0 for a clean EOF).
+	 * Called once; the stream is already closed for I/O.  Broker thread. */
+	void (*on_close)(void *owner, struct mg_stream *s, int code, const char *why);
+};
+
+struct mg_outq_entry {
+	struct mg_msg *msg;
+	uint8_t hdr[MG_FRAME_HDR_LEN];
+};
+
+struct mg_stream {
+	atomic_int refs;
+	struct mg_broker *broker;
+	const struct mg_stream_ops *ops;
+	void *owner;
+	uint32_t peer_id;
+	size_t max_message_size;
+	size_t high_water;
+	struct mg_watch rwatch, wwatch; /* same fd: only rwatch is used */
+	int rfd, wfd;
+
+	/* Input: touched only on the broker thread. */
+	uint8_t *rbuf;
+	size_t rlen;
+	struct mg_msg *big;  /* a large payload being read straight into place */
+	size_t big_have;
+	struct mg_frame_hdr big_hdr;
+
+	/* Output: a ring of entries guarded by lock; producers append, the
+	 * broker (or a producer taking the fast path) writes. */
+	pthread_mutex_t lock;
+	pthread_cond_t drained;
+	struct mg_outq_entry *outq;
+	size_t out_head, out_count, out_cap;
+	size_t out_off;    /* bytes of the head entry already written */
+	size_t queued;     /* payload+header bytes not yet written */
+	bool writing;      /* some thread is inside writev */
+	bool want_write;   /* EPOLLOUT is armed */
+	bool closed;       /* no more I/O */
+	bool kicked;       /* a flush command is already posted */
+	uint64_t bytes_out, bytes_in;
+	uint32_t flags;    /* owner's flags */
+};
+
+/* Creates a stream over rfd/wfd (made non-blocking and close-on-exec) and
+ * starts reading.  Takes ownership of the fds on success.  Thread: broker. */
+int mg__stream_open(struct mg_broker *b, int rfd, int wfd, const struct mg_stream_ops *ops,
+                    void *owner, size_t max_message_size, size_t high_water,
+                    struct mg_stream **sp);
+
+/* Queues msg with the given header (hdr->len is set from the payload) and
+ * takes a reference to msg.  Blocks while more than high_water bytes are
+ * queued unless may_block is false.  Returns MG_EDISCONNECT when the stream
+ * is closed (no reference taken).  Thread: any. */
+int mg__stream_send(struct mg_stream *s, const struct mg_frame_hdr *hdr, struct mg_msg *msg,
+                    bool may_block);
+
+/* Closes the stream for I/O (idempotent), reports on_close(code, why) once
+ * and wakes blocked senders.  Thread: broker. */
+void mg__stream_close(struct mg_stream *s, int code, const char *why);
+
+/* After close: hands the entries still queued to the caller (an array it
+ * frees with mg__free; each entry still holds its message reference).
+ * Thread: broker. */
+void mg__stream_take_left(struct mg_stream *s, struct mg_outq_entry **leftp, size_t *nleftp);
+
+void mg__stream_ref(struct mg_stream *s);
+void mg__stream_unref(struct mg_stream *s);
+
+#endif

@@ -1,0 +1,179 @@
+/*
+ * msg.c: the message container: refcount, header fields and payload.  The
+ * MessagePack side (append/read) lives in router/msg_fmt.c.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "core/core.h"
+
+/* Payloads are capped by the u32 length field of the frame. */
+#define PAYLOAD_MAX UINT32_MAX
+
+struct mg_strcopy {
+	struct mg_strcopy *next;
+	char text[];
+};
+
+static struct mg_msg *msg_alloc(void)
+{
+	struct mg_msg *m = mg__calloc(1, sizeof(*m));
+
+	if (m == NULL)
+		return NULL;
+	atomic_init(&m->refs, 1);
+	mg__buf_init(&m->payload, PAYLOAD_MAX);
+	return m;
+}
+
+int mg_msg_new(struct mg_msg **msgp)
+{
+	struct mg_msg *m = msg_alloc();
+
+	if (m == NULL)
+		return -ENOMEM;
+	*msgp = m;
+	return 0;
+}
+
+int mg_msg_new_size(size_t len, struct mg_msg **msgp)
+{
+	struct mg_msg *m;
+	int r;
+
+	if (len > PAYLOAD_MAX)
+		return MG_ETOOBIG;
+	if ((m = msg_alloc()) == NULL)
+		return -ENOMEM;
+	if ((r = mg__buf_reserve(&m->payload, len)) != 0) {
+		mg_msg_free(m);
+		return r;
+	}
+	m->payload.len = len;
+	m->hdr.flags = MG_ENC_RAW;
+	m->hdr.len = (uint32_t)len;
+	*msgp = m;
+	return 0;
+}
+
+int mg_msg_new_raw(const void *data, size_t len, struct mg_msg **msgp)
+{
+	struct mg_msg *m;
+	int r;
+
+	if ((r = mg_msg_new_size(len, &m)) != 0)
+		return r;
+	if (len)
+		memcpy(m->payload.data, data, len);
+	*msgp = m;
+	return 0;
+}
+
+int mg__msg_adopt(uint8_t *data, size_t len, struct mg_msg **msgp)
+{
+	struct mg_msg *m = msg_alloc();
+
+	if (m == NULL) {
+		mg__free(data);
+		return -ENOMEM;
+	}
+	m->payload.data = data;
+	m->payload.len = m->payload.cap = len;
+	m->hdr.len = (uint32_t)len;
+	*msgp = m;
+	return 0;
+}
+
+struct mg_msg *mg_msg_ref(struct mg_msg *msg)
+{
+	atomic_fetch_add_explicit(&msg->refs, 1, memory_order_relaxed);
+	return msg;
+}
+
+void mg_msg_free(struct mg_msg *msg)
+{
+	struct mg_strcopy *c, *next;
+
+	if (msg == NULL || atomic_fetch_sub_explicit(&msg->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	for (c = msg->copies; c != NULL; c = next) {
+		next = c->next;
+		mg__free(c);
+	}
+	mg__buf_fini(&msg->payload);
+	mg__free(msg);
+}
+
+/* Keeps a NUL-terminated copy of p[0..n) alive as long as the message. */
+char *mg__msg_strcopy(struct mg_msg *msg, const char *p, size_t n)
+{
+	struct mg_strcopy *c = mg__malloc(sizeof(*c) + n + 1);
+
+	if (c == NULL)
+		return NULL;
+	memcpy(c->text, p, n);
+	c->text[n] = '\0';
+	c->next = msg->copies;
+	msg->copies = c;
+	return c->text;
+}
+
+const void *mg_msg_data(const struct mg_msg *msg)
+{
+	return msg->payload.data;
+}
+
+void *mg_msg_data_mut(struct mg_msg *msg)
+{
+	return msg->payload.data;
+}
+
+size_t mg_msg_len(const struct mg_msg *msg)
+{
+	return msg->payload.len;
+}
+
+uint32_t mg_msg_dst(const struct mg_msg *msg)
+{
+	return msg->hdr.dst_id;
+}
+
+uint32_t mg_msg_src(const struct mg_msg *msg)
+{
+	return msg->hdr.src_id;
+}
+
+uint32_t mg_msg_auth(const struct mg_msg *msg)
+{
+	return msg->hdr.auth_id;
+}
+
+uint32_t mg_msg_handle(const struct mg_msg *msg)
+{
+	return msg->hdr.handle;
+}
+
+uint32_t mg_msg_reply_to(const struct mg_msg *msg)
+{
+	return msg->hdr.reply_to;
+}
+
+void mg_msg_set_reply_to(struct mg_msg *msg, uint32_t handle)
+{
+	msg->hdr.reply_to = handle;
+}
+
+bool mg_msg_is_dead(const struct mg_msg *msg)
+{
+	return msg->hdr.reply_to == MG_HANDLE_IS_DEAD;
+}
+
+void mg_msg_rewind(struct mg_msg *msg)
+{
+	msg->rpos = 0;
+}
+
+bool mg_msg_at_end(const struct mg_msg *msg)
+{
+	return msg->rpos >= msg->payload.len;
+}

@@ -1,0 +1,464 @@
+/*
+ * stream.c: one peer connection.  Input is read in 128 KiB chunks and cut
+ * into frames (a large payload is read straight into its message).  Output
+ * is a queue of refcounted messages written with writev; a sender that
+ * finds the queue idle writes itself (saving a thread hop), and whatever
+ * the socket does not take is left to the broker's EPOLLOUT.  Senders wait
+ * while more than the high-water mark is queued.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "core/core.h"
+
+#define READ_CHUNK (128 * 1024)
+#define READS_PER_EVENT 8 /* then let other streams have a turn */
+#define MAX_IOV 64
+
+static void stream_free(struct mg_stream *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->out_count; i++)
+		mg_msg_free(s->outq[(s->out_head + i) % s->out_cap].msg);
+	mg__free(s->outq);
+	mg__free(s->rbuf);
+	mg_msg_free(s->big);
+	pthread_cond_destroy(&s->drained);
+	pthread_mutex_destroy(&s->lock);
+	mg__free(s);
+}
+
+void mg__stream_ref(struct mg_stream *s)
+{
+	atomic_fetch_add(&s->refs, 1);
+}
+
+void mg__stream_unref(struct mg_stream *s)
+{
+	if (s != NULL && atomic_fetch_sub(&s->refs, 1) == 1)
+		stream_free(s);
+}
+
+static int set_flags(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		return -errno;
+	return 0;
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+static void arm_write(struct mg_stream *s, bool on)
+{
+	struct mg_watch *w = s->rfd == s->wfd ? &s->rwatch : &s->wwatch;
+	uint32_t ev = (s->rfd == s->wfd && !s->closed ? EPOLLIN : 0) | (on ? EPOLLOUT : 0);
+
+	mg__watch_mod(s->broker, w, ev);
+}
+
+/* Drops n written bytes from the head of the queue; fully written messages
+ * are moved to *donep for freeing outside the lock.  Called locked. */
+static void consume(struct mg_stream *s, size_t n, struct mg_ring *donep)
+{
+	s->queued -= n;
+	s->bytes_out += n;
+	while (n > 0) {
+		struct mg_outq_entry *e = &s->outq[s->out_head];
+		size_t total = MG_FRAME_HDR_LEN + e->msg->payload.len;
+		size_t left = total - s->out_off;
+
+		if (n < left) {
+			s->out_off += n;
+			return;
+		}
+		n -= left;
+		s->out_off = 0;
+		if (mg__ring_push(donep, e->msg) != 0)
+			mg_msg_free(e->msg); /* cannot defer: free under the lock */
+		s->out_head = (s->out_head + 1) % s->out_cap;
+		s->out_count--;
+	}
+}
+
+/* Builds the iovec for the queue head.  Called locked. */
+static int build_iov(struct mg_stream *s, struct iovec *iov)
+{
+	size_t i, off = s->out_off;
+	int n = 0;
+
+	for (i = 0; i < s->out_count && n < MAX_IOV - 1; i++) {
+		struct mg_outq_entry *e = &s->outq[(s->out_head + i) % s->out_cap];
+		size_t plen = e->msg->payload.len;
+
+		if (off < MG_FRAME_HDR_LEN) {
+			iov[n].iov_base = e->hdr + off;
+			iov[n++].iov_len = MG_FRAME_HDR_LEN - off;
+			off = 0;
+		} else {
+			off -= MG_FRAME_HDR_LEN;
+		}
+		if (plen > off) {
+			iov[n].iov_base = e->msg->payload.data + off;
+			iov[n++].iov_len = plen - off;
+		}
+		off = 0;
+	}
+	return n;
+}
+
+/*
+ * Writes as much of the queue as the fd takes.  Exactly one thread writes
+ * at a time (s->writing).  Returns 0, or -errno for a write error.  Sets
+ * *pendingp when bytes remain queued after EAGAIN.
+ */
+static int flush(struct mg_stream *s, bool *pendingp)
+{
+	struct iovec iov[MAX_IOV];
+	struct mg_ring done;
+	int err = 0;
+	void *m;
+
+	mg__ring_init(&done);
+	*pendingp = false;
+	pthread_mutex_lock(&s->lock);
+	if (s->writing || s->closed) {
+		pthread_mutex_unlock(&s->lock);
+		return 0;
+	}
+	s->writing = true;
+	while (s->out_count > 0) {
+		int n = build_iov(s, iov);
+		ssize_t w;
+
+		pthread_mutex_unlock(&s->lock);
+		do
+			w = writev(s->wfd, iov, n);
+		while (w < 0 && errno == EINTR);
+		if (w < 0)
+			err = errno == EAGAIN ? 0 : -errno;
+		pthread_mutex_lock(&s->lock);
+		if (w < 0)
+			break;
+		consume(s, (size_t)w, &done);
+		if (s->queued <= s->high_water)
+			pthread_cond_broadcast(&s->drained);
+	}
+	s->writing = false;
+	*pendingp = s->out_count > 0 && err == 0;
+	/* mg__stream_close() may be waiting for the writer to leave. */
+	pthread_cond_broadcast(&s->drained);
+	pthread_mutex_unlock(&s->lock);
+	while ((m = mg__ring_pop(&done)) != NULL)
+		mg_msg_free(m);
+	mg__ring_fini(&done);
+	return err;
+}
+
+static void write_failed(struct mg_stream *s, int err)
+{
+	mg__stream_close(s, MG_EDISCONNECT, strerror(-err));
+}
+
+/* Broker: EPOLLOUT or a kick from a sender that hit EAGAIN. */
+static void flush_on_broker(struct mg_stream *s)
+{
+	bool pending;
+	int r = flush(s, &pending);
+
+	if (r != 0) {
+		write_failed(s, r);
+		return;
+	}
+	pthread_mutex_lock(&s->lock);
+	if (!s->closed) {
+		if (s->want_write != pending)
+			arm_write(s, pending);
+		s->want_write = pending;
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void kick_cb(void *arg)
+{
+	struct mg_stream *s = arg;
+
+	pthread_mutex_lock(&s->lock);
+	s->kicked = false;
+	pthread_mutex_unlock(&s->lock);
+	flush_on_broker(s);
+	mg__stream_unref(s);
+}
+
+static void kick_broker(struct mg_stream *s)
+{
+	bool post;
+
+	pthread_mutex_lock(&s->lock);
+	post = !s->kicked && !s->want_write && !s->closed;
+	if (post)
+		s->kicked = true;
+	pthread_mutex_unlock(&s->lock);
+	if (!post)
+		return;
+	mg__stream_ref(s);
+	if (mg__broker_post(s->broker, kick_cb, s) != 0)
+		mg__stream_unref(s);
+}
+
+static int queue_grow(struct mg_stream *s)
+{
+	size_t ncap = s->out_cap ? s->out_cap * 2 : 32, i;
+	struct mg_outq_entry *n = mg__malloc(ncap * sizeof(*n));
+
+	if (n == NULL)
+		return -ENOMEM;
+	for (i = 0; i < s->out_count; i++)
+		n[i] = s->outq[(s->out_head + i) % s->out_cap];
+	mg__free(s->outq);
+	s->outq = n;
+	s->out_cap = ncap;
+	s->out_head = 0;
+	return 0;
+}
+
+int mg__stream_send(struct mg_stream *s, const struct mg_frame_hdr *hdr, struct mg_msg *msg,
+                    bool may_block)
+{
+	struct mg_outq_entry *e;
+	struct mg_frame_hdr h = *hdr;
+	bool idle, pending, on_broker = mg__broker_on_thread(s->broker);
+	int r;
+
+	h.len = (uint32_t)msg->payload.len;
+	pthread_mutex_lock(&s->lock);
+	while (may_block && !on_broker && !s->closed && s->queued > s->high_water)
+		pthread_cond_wait(&s->drained, &s->lock);
+	if (s->closed) {
+		pthread_mutex_unlock(&s->lock);
+		return MG_EDISCONNECT;
+	}
+	if (s->out_count == s->out_cap && (r = queue_grow(s)) != 0) {
+		pthread_mutex_unlock(&s->lock);
+		return r;
+	}
+	e = &s->outq[(s->out_head + s->out_count++) % s->out_cap];
+	e->msg = mg_msg_ref(msg);
+	mg__frame_encode(&h, e->hdr);
+	s->queued += MG_FRAME_HDR_LEN + msg->payload.len;
+	idle = !s->writing && !s->want_write;
+	pthread_mutex_unlock(&s->lock);
+	if (!idle)
+		return 0; /* the thread writing now, or EPOLLOUT, takes it */
+	if (on_broker) {
+		flush_on_broker(s);
+		return 0;
+	}
+	r = flush(s, &pending);
+	if (r != 0 || pending)
+		kick_broker(s); /* the broker reports errors and waits for EPOLLOUT */
+	return 0;
+}
+
+/* ---- input ------------------------------------------------------------- */
+
+static void deliver(struct mg_stream *s, const struct mg_frame_hdr *h, struct mg_msg *m)
+{
+	m->hdr = *h;
+	s->ops->on_msg(s->owner, s, m);
+}
+
+/* Cuts complete frames out of rbuf.  Returns false when the stream closed. */
+static bool parse(struct mg_stream *s)
+{
+	size_t off = 0;
+
+	while (!s->closed && s->rlen - off >= MG_FRAME_HDR_LEN) {
+		struct mg_frame_hdr h;
+		struct mg_msg *m;
+		size_t have = s->rlen - off - MG_FRAME_HDR_LEN;
+		int r = mg__frame_decode(s->rbuf + off, s->max_message_size, &h);
+
+		if (r != 0) {
+			mg__stream_close(s, r,
+			                 r == MG_ETOOBIG ? "frame larger than the maximum message size"
+			                                 : "bad frame magic or flags");
+			return false;
+		}
+		if (have < h.len && MG_FRAME_HDR_LEN + (size_t)h.len <= READ_CHUNK)
+			break; /* small frame: wait for the rest in rbuf */
+		if ((r = mg_msg_new_size(h.len, &m)) != 0) {
+			mg__stream_close(s, r, "out of memory for an incoming message");
+			return false;
+		}
+		if (have > h.len)
+			have = h.len;
+		memcpy(m->payload.data, s->rbuf + off + MG_FRAME_HDR_LEN, have);
+		off += MG_FRAME_HDR_LEN + have;
+		if (have < h.len) {
+			s->big = m;
+			s->big_have = have;
+			s->big_hdr = h;
+			break;
+		}
+		deliver(s, &h, m);
+	}
+	if (s->closed)
+		return false;
+	memmove(s->rbuf, s->rbuf + off, s->rlen - off);
+	s->rlen -= off;
+	return true;
+}
+
+static void on_readable(struct mg_stream *s)
+{
+	int i;
+
+	for (i = 0; i < READS_PER_EVENT && !s->closed; i++) {
+		ssize_t n;
+
+		if (s->big != NULL) {
+			size_t want = s->big_hdr.len - s->big_have;
+			n = read(s->rfd, s->big->payload.data + s->big_have, want);
+			if (n > 0) {
+				s->bytes_in += (size_t)n;
+				s->big_have += (size_t)n;
+				if (s->big_have == s->big_hdr.len) {
+					struct mg_msg *m = s->big;
+					s->big = NULL;
+					deliver(s, &s->big_hdr, m);
+				}
+				continue;
+			}
+		} else {
+			n = read(s->rfd, s->rbuf + s->rlen, READ_CHUNK - s->rlen);
+			if (n > 0) {
+				s->bytes_in += (size_t)n;
+				s->rlen += (size_t)n;
+				if (!parse(s))
+					return;
+				if ((size_t)n < READ_CHUNK / 2 && s->big == NULL)
+					return; /* drained: avoid a read that only says EAGAIN */
+				continue;
+			}
+		}
+		if (n == 0) {
+			mg__stream_close(s, 0, s->rlen || s->big ? "EOF inside a frame" : "EOF");
+			return;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			mg__stream_close(s, MG_EDISCONNECT, strerror(errno));
+		return;
+	}
+}
+
+static void watch_cb(struct mg_watch *w, uint32_t events)
+{
+	struct mg_stream *s = w->owner;
+
+	if (s->closed)
+		return;
+	if (w == &s->rwatch && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		on_readable(s);
+	if (!s->closed && (events & EPOLLOUT))
+		flush_on_broker(s);
+	if (!s->closed && w == &s->wwatch && (events & (EPOLLERR | EPOLLHUP)))
+		mg__stream_close(s, MG_EDISCONNECT, "peer closed its end");
+}
+
+int mg__stream_open(struct mg_broker *b, int rfd, int wfd, const struct mg_stream_ops *ops,
+                    void *owner, size_t max_message_size, size_t high_water,
+                    struct mg_stream **sp)
+{
+	struct mg_stream *s;
+	int r;
+
+	if ((r = set_flags(rfd)) != 0 || (wfd != rfd && (r = set_flags(wfd)) != 0))
+		return r;
+	if ((s = mg__calloc(1, sizeof(*s))) == NULL)
+		return -ENOMEM;
+	if ((s->rbuf = mg__malloc(READ_CHUNK)) == NULL) {
+		mg__free(s);
+		return -ENOMEM;
+	}
+	atomic_init(&s->refs, 1);
+	pthread_mutex_init(&s->lock, NULL);
+	{
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&s->drained, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	s->broker = b;
+	s->ops = ops;
+	s->owner = owner;
+	s->rfd = rfd;
+	s->wfd = wfd;
+	s->max_message_size = max_message_size;
+	s->high_water = high_water;
+	s->rwatch = (struct mg_watch){.fd = rfd, .cb = watch_cb, .owner = s};
+	s->wwatch = (struct mg_watch){.fd = wfd, .cb = watch_cb, .owner = s};
+	if ((r = mg__watch_add(b, &s->rwatch, EPOLLIN)) != 0)
+		goto fail;
+	if (wfd != rfd && (r = mg__watch_add(b, &s->wwatch, 0)) != 0) {
+		mg__watch_del(b, &s->rwatch);
+		goto fail;
+	}
+	*sp = s;
+	return 0;
+fail:
+	stream_free(s);
+	return r;
+}
+
+void mg__stream_close(struct mg_stream *s, int code, const char *why)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->closed) {
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	s->closed = true;
+	/* A sender may be inside writev on the fd: let it leave first. */
+	while (s->writing)
+		pthread_cond_wait(&s->drained, &s->lock);
+	pthread_cond_broadcast(&s->drained);
+	pthread_mutex_unlock(&s->lock);
+	mg__watch_del(s->broker, &s->rwatch);
+	if (s->wfd != s->rfd)
+		mg__watch_del(s->broker, &s->wwatch);
+	close(s->rfd);
+	if (s->wfd != s->rfd)
+		close(s->wfd);
+	mg_msg_free(s->big);
+	s->big = NULL;
+	s->ops->on_close(s->owner, s, code, why);
+}
+
+void mg__stream_take_left(struct mg_stream *s, struct mg_outq_entry **leftp, size_t *nleftp)
+{
+	struct mg_outq_entry *left = NULL;
+	size_t i, n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->out_count;
+	if (n > 0 && (left = mg__malloc(n * sizeof(*left))) != NULL) {
+		for (i = 0; i < n; i++)
+			left[i] = s->outq[(s->out_head + i) % s->out_cap];
+		s->out_count = 0;
+		s->queued = 0;
+	}
+	pthread_mutex_unlock(&s->lock);
+	*leftp = left;
+	*nleftp = left ? n : 0;
+}

@@ -1,0 +1,229 @@
+/*
+ * receiver.c: a handle whose messages queue up for threads to collect.
+ * The router pushes from whichever thread routed the message; waiters
+ * block on a condition variable with a monotonic deadline.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+static void cond_init_monotonic(pthread_cond_t *c)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(c, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+int mg_receiver_new(struct mg_router *r, uint32_t respondent, int policy,
+                    struct mg_receiver **rxp)
+{
+	struct mg_receiver *rx;
+	struct mg_handler *h;
+	int rc;
+
+	if (policy != MG_POLICY_ANY && policy != MG_POLICY_PARENT)
+		return -EINVAL;
+	if (atomic_load(&r->stopping))
+		return MG_ESHUTDOWN;
+	rx = mg__calloc(1, sizeof(*rx));
+	h = mg__calloc(1, sizeof(*h));
+	if (rx == NULL || h == NULL) {
+		mg__free(rx);
+		mg__free(h);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&rx->lock, NULL);
+	cond_init_monotonic(&rx->cond);
+	mg__ring_init(&rx->q);
+	h->policy = policy;
+	h->rx = rx;
+	h->respondent = respondent;
+	if ((rc = mg__router_register(r, h, 0)) != 0) {
+		pthread_cond_destroy(&rx->cond);
+		pthread_mutex_destroy(&rx->lock);
+		mg__free(rx);
+		mg__free(h);
+		return rc;
+	}
+	mg__router_ref(r);
+	rx->router = r;
+	rx->handle = h->handle;
+	*rxp = rx;
+	return 0;
+}
+
+uint32_t mg_receiver_handle(const struct mg_receiver *rx)
+{
+	return rx->handle;
+}
+
+void mg__receiver_push(struct mg_receiver *rx, struct mg_msg *m)
+{
+	struct mg_select *sel;
+	int rc;
+
+	pthread_mutex_lock(&rx->lock);
+	rc = rx->closed ? MG_ECLOSED : mg__ring_push(&rx->q, m);
+	if (rc == 0)
+		pthread_cond_signal(&rx->cond);
+	sel = rx->sel;
+	pthread_mutex_unlock(&rx->lock);
+	if (rc != 0) {
+		mg__error("receiver %u: dropped a message: %s", rx->handle, mg_strerror(rc));
+		mg_msg_free(m);
+		return;
+	}
+	if (sel != NULL)
+		mg__select_notify(sel, rx);
+}
+
+void mg__receiver_shutdown(struct mg_receiver *rx)
+{
+	struct mg_select *sel;
+
+	pthread_mutex_lock(&rx->lock);
+	rx->shutdown = true;
+	pthread_cond_broadcast(&rx->cond);
+	sel = rx->sel;
+	pthread_mutex_unlock(&rx->lock);
+	if (sel != NULL)
+		mg__select_notify(sel, rx);
+}
+
+int mg__receiver_dead_code(struct mg_msg *m)
+{
+	const char *reason;
+	int code;
+
+	if (mg_msg_dead_reason(m, &code, &reason) != 0) {
+		code = MG_EDISCONNECT;
+		reason = "malformed dead message";
+	}
+	if (code >= 0)
+		code = MG_ECLOSED;
+	mg__set_errdetail("%s", reason);
+	mg_msg_free(m);
+	return code;
+}
+
+/* Takes the next queued item or the receiver's terminal state.  Called
+ * locked; returns -EAGAIN when the caller should wait. */
+static int take(struct mg_receiver *rx, struct mg_msg **mp)
+{
+	struct mg_msg *m = mg__ring_pop(&rx->q);
+
+	if (m != NULL) {
+		*mp = m;
+		return 0;
+	}
+	if (rx->closed)
+		return MG_ECLOSED;
+	if (rx->shutdown)
+		return MG_ESHUTDOWN;
+	return -EAGAIN;
+}
+
+static int finish(int rc, struct mg_msg *m, struct mg_msg **msgp)
+{
+	if (rc != 0) {
+		if (rc == MG_ECLOSED)
+			mg__set_errdetail("receiver closed");
+		else if (rc == MG_ESHUTDOWN)
+			mg__set_errdetail("router shut down");
+		return rc;
+	}
+	if (mg_msg_is_dead(m))
+		return mg__receiver_dead_code(m);
+	*msgp = m;
+	return 0;
+}
+
+int mg__receiver_try_get(struct mg_receiver *rx, struct mg_msg **msgp, bool *morep)
+{
+	struct mg_msg *m = NULL;
+	int rc;
+
+	pthread_mutex_lock(&rx->lock);
+	rc = take(rx, &m);
+	*morep = rx->q.count > 0;
+	pthread_mutex_unlock(&rx->lock);
+	if (rc == -EAGAIN)
+		return rc;
+	return finish(rc, m, msgp);
+}
+
+int mg_receiver_get(struct mg_receiver *rx, int timeout_ms, struct mg_msg **msgp)
+{
+	struct mg_msg *m = NULL;
+	struct timespec deadline;
+	int rc;
+
+	if (timeout_ms >= 0)
+		mg__deadline(&deadline, timeout_ms);
+	pthread_mutex_lock(&rx->lock);
+	while ((rc = take(rx, &m)) == -EAGAIN) {
+		if (timeout_ms < 0) {
+			pthread_cond_wait(&rx->cond, &rx->lock);
+		} else if (pthread_cond_timedwait(&rx->cond, &rx->lock, &deadline) == ETIMEDOUT) {
+			if ((rc = take(rx, &m)) == -EAGAIN)
+				rc = -ETIMEDOUT;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&rx->lock);
+	if (rc == -ETIMEDOUT) {
+		mg__set_errdetail("timed out after %d ms", timeout_ms);
+		return rc;
+	}
+	return finish(rc, m, msgp);
+}
+
+void mg_receiver_close(struct mg_receiver *rx)
+{
+	struct mg_router *r = rx->router;
+	struct mg_handler *h;
+	struct mg_select *sel;
+
+	pthread_mutex_lock(&r->lock);
+	h = mg__idmap_get(&r->handlers, rx->handle);
+	if (h != NULL && h->rx == rx)
+		mg__idmap_del(&r->handlers, rx->handle);
+	else
+		h = NULL;
+	pthread_mutex_lock(&rx->lock);
+	rx->closed = true;
+	pthread_cond_broadcast(&rx->cond);
+	sel = rx->sel;
+	pthread_mutex_unlock(&rx->lock);
+	pthread_mutex_unlock(&r->lock);
+	mg__free(h);
+	if (sel != NULL)
+		mg__select_notify(sel, rx);
+}
+
+void mg_receiver_free(struct mg_receiver *rx)
+{
+	struct mg_msg *m;
+
+	if (rx == NULL)
+		return;
+	mg_receiver_close(rx);
+	if (rx->sel != NULL)
+		mg_select_remove(rx->sel, rx);
+	while ((m = mg__ring_pop(&rx->q)) != NULL)
+		mg_msg_free(m);
+	mg__ring_fini(&rx->q);
+	pthread_cond_destroy(&rx->cond);
+	pthread_mutex_destroy(&rx->lock);
+	mg__router_unref(rx->router);
+	mg__free(rx);
+}
+
+int mg_receiver_to_sender(struct mg_receiver *rx, struct mg_sender **senderp)
+{
+	return mg_sender_new(rx->router, rx->router->id, rx->handle, senderp);
+}

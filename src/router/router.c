@@ -1,0 +1,515 @@
+/*
+ * router.c: the routing decision.  Every message, local or from a stream,
+ * passes through mg__router_route(): the reverse-path check, the size
+ * check, local delivery to a handle, or forwarding to the stream that
+ * leads to the destination.  Whatever cannot be delivered comes back as a
+ * dead message to its reply handle, so no waiter hangs.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define DEFAULT_MAX_MESSAGE (128u * 1024 * 1024)
+#define DEFAULT_HIGH_WATER (4u * 1024 * 1024)
+
+void mg_router_opts_init(struct mg_router_opts *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->context_id = 0;
+	opts->name = "master";
+	opts->max_message_size = DEFAULT_MAX_MESSAGE;
+	opts->high_water = DEFAULT_HIGH_WATER;
+}
+
+void mg__router_ref(struct mg_router *r)
+{
+	atomic_fetch_add(&r->refs, 1);
+}
+
+void mg__router_unref(struct mg_router *r)
+{
+	if (r == NULL || atomic_fetch_sub(&r->refs, 1) != 1)
+		return;
+	mg__idmap_fini(&r->routes);
+	mg__idmap_fini(&r->handlers);
+	mg__free(r->streams);
+	mg__free(r->name);
+	pthread_mutex_destroy(&r->lock);
+	mg__free(r);
+}
+
+int mg_router_new(const struct mg_router_opts *opts, struct mg_router **routerp)
+{
+	struct mg_router_opts defaults;
+	struct mg_router *r;
+	int rc;
+
+	if (opts == NULL) {
+		mg_router_opts_init(&defaults);
+		opts = &defaults;
+	}
+	if (opts->max_message_size == 0 || opts->max_message_size > UINT32_MAX)
+		return -EINVAL;
+	if ((r = mg__calloc(1, sizeof(*r))) == NULL)
+		return -ENOMEM;
+	atomic_init(&r->refs, 1);
+	pthread_mutex_init(&r->lock, NULL);
+	mg__idmap_init(&r->routes);
+	mg__idmap_init(&r->handlers);
+	r->id = opts->context_id;
+	r->max_message_size = opts->max_message_size;
+	r->high_water = opts->high_water ? opts->high_water : DEFAULT_HIGH_WATER;
+	r->unidirectional = opts->unidirectional;
+	r->next_handle = MG_HANDLE_FIRST_DYNAMIC;
+	if ((r->name = mg__strdup(opts->name ? opts->name : "master")) == NULL) {
+		mg__router_unref(r);
+		return -ENOMEM;
+	}
+	if ((rc = mg__broker_new(&r->broker)) != 0) {
+		mg__router_unref(r);
+		return rc;
+	}
+	mg__log_set_context_name(r->name);
+	*routerp = r;
+	return 0;
+}
+
+static void close_all_cb(void *arg)
+{
+	struct mg_router *r = arg;
+
+	for (;;) {
+		struct mg_stream *s = NULL;
+
+		pthread_mutex_lock(&r->lock);
+		if (r->nstreams > 0)
+			s = r->streams[r->nstreams - 1];
+		pthread_mutex_unlock(&r->lock);
+		if (s == NULL)
+			return;
+		/* on_close removes it from the list. */
+		mg__stream_close(s, MG_ESHUTDOWN, "router shutting down");
+	}
+}
+
+void mg_router_free(struct mg_router *r)
+{
+	size_t pos = 0;
+	uint32_t key;
+	void *val;
+
+	if (r == NULL)
+		return;
+	atomic_store(&r->stopping, true);
+	mg__broker_call(r->broker, close_all_cb, r);
+	mg__broker_free(r->broker);
+	r->broker = NULL;
+	pthread_mutex_lock(&r->lock);
+	while (mg__idmap_next(&r->handlers, &pos, &key, &val)) {
+		struct mg_handler *h = val;
+		if (h->rx != NULL)
+			mg__receiver_shutdown(h->rx);
+		mg__free(h);
+	}
+	mg__idmap_fini(&r->handlers);
+	mg__idmap_fini(&r->routes);
+	pthread_mutex_unlock(&r->lock);
+	mg__router_unref(r);
+}
+
+uint32_t mg_router_id(const struct mg_router *r)
+{
+	return r->id;
+}
+
+const char *mg_router_name(const struct mg_router *r)
+{
+	return r->name;
+}
+
+void mg__router_set_ancestors(struct mg_router *r, const uint32_t *ids, size_t n)
+{
+	pthread_mutex_lock(&r->lock);
+	if (n > sizeof(r->ancestors) / sizeof(r->ancestors[0]))
+		n = sizeof(r->ancestors) / sizeof(r->ancestors[0]);
+	memcpy(r->ancestors, ids, n * sizeof(*ids));
+	r->nancestors = n;
+	pthread_mutex_unlock(&r->lock);
+}
+
+bool mg__router_has_route(struct mg_router *r, uint32_t id)
+{
+	bool has;
+
+	pthread_mutex_lock(&r->lock);
+	has = mg__idmap_get(&r->routes, id) != NULL;
+	pthread_mutex_unlock(&r->lock);
+	return has;
+}
+
+void mg__router_set_disconnect_cb(struct mg_router *r, mg_disconnect_cb cb, void *arg)
+{
+	pthread_mutex_lock(&r->lock);
+	r->on_disconnect = cb;
+	r->on_disconnect_arg = arg;
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* ---- dead messages ------------------------------------------------------ */
+
+void mg__router_send_dead(struct mg_router *r, const struct mg_frame_hdr *h, int code,
+                          const char *fmt, ...)
+{
+	struct mg_msg *dead;
+	char reason[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	/* A dead message never answers another, and reply_to 0 asks for no
+	 * answer at all. */
+	if (h->reply_to == 0 || h->reply_to == MG_HANDLE_IS_DEAD) {
+		mg__debug("%s: dropped message to %u handle %u: %s", r->name, h->dst_id, h->handle,
+		          reason);
+		return;
+	}
+	if (mg__msg_make_dead(code, reason, &dead) != 0) {
+		mg__error("%s: out of memory making a dead message: %s", r->name, reason);
+		return;
+	}
+	dead->hdr.dst_id = h->src_id;
+	dead->hdr.src_id = r->id;
+	dead->hdr.auth_id = r->id;
+	dead->hdr.handle = h->reply_to;
+	dead->hdr.reply_to = MG_HANDLE_IS_DEAD;
+	mg__router_route(r, dead, NULL);
+}
+
+/* ---- local delivery ----------------------------------------------------- */
+
+static bool has_parent_authority(struct mg_router *r, uint32_t auth)
+{
+	size_t i;
+
+	if (auth == r->id)
+		return true;
+	for (i = 0; i < r->nancestors; i++)
+		if (r->ancestors[i] == auth)
+			return true;
+	return false;
+}
+
+static void invoke_on_broker(void *arg);
+
+static void invoke(struct mg_router *r, struct mg_msg *m)
+{
+	struct mg_handler *h;
+	mg_handler_cb cb;
+	void *cb_arg;
+
+	pthread_mutex_lock(&r->lock);
+	h = mg__idmap_get(&r->handlers, m->hdr.handle);
+	if (h == NULL) {
+		pthread_mutex_unlock(&r->lock);
+		mg__router_send_dead(r, &m->hdr, MG_ECLOSED, "no handler for handle %u at context %u",
+		                     m->hdr.handle, r->id);
+		mg_msg_free(m);
+		return;
+	}
+	if (h->policy == MG_POLICY_PARENT && !has_parent_authority(r, m->hdr.auth_id)) {
+		pthread_mutex_unlock(&r->lock);
+		mg__error("%s: policy refused message from %u (auth %u) to handle %u", r->name,
+		          m->hdr.src_id, m->hdr.auth_id, m->hdr.handle);
+		mg__router_send_dead(r, &m->hdr, MG_EREFUSED,
+		                     "refused by policy at context %u handle %u", r->id,
+		                     m->hdr.handle);
+		mg_msg_free(m);
+		return;
+	}
+	m->router = r;
+	if (h->rx != NULL) {
+		mg__receiver_push(h->rx, m);
+		pthread_mutex_unlock(&r->lock);
+		return;
+	}
+	cb = h->cb;
+	cb_arg = h->arg;
+	pthread_mutex_unlock(&r->lock);
+	if (!mg__broker_on_thread(r->broker)) {
+		/* Handlers run on the broker: look the handle up again there. */
+		if (mg__broker_post(r->broker, invoke_on_broker, m) != 0)
+			mg_msg_free(m);
+		return;
+	}
+	cb(cb_arg, m);
+}
+
+static void invoke_on_broker(void *arg)
+{
+	struct mg_msg *m = arg;
+
+	invoke(m->router, m);
+}
+
+/* ---- routing ------------------------------------------------------------ */
+
+/* The stream a message for id should leave by.  Called locked. */
+static struct mg_stream *stream_for(struct mg_router *r, uint32_t id)
+{
+	struct mg_stream *s = mg__idmap_get(&r->routes, id);
+
+	return s != NULL ? s : r->parent;
+}
+
+/* The reverse-path check: a message must arrive on the stream that routes
+ * back to its claimed authority and source. */
+static bool from_expected_stream(struct mg_router *r, struct mg_msg *m, struct mg_stream *in)
+{
+	bool ok;
+
+	pthread_mutex_lock(&r->lock);
+	ok = stream_for(r, m->hdr.auth_id) == in &&
+	     (m->hdr.src_id == m->hdr.auth_id || stream_for(r, m->hdr.src_id) == in);
+	pthread_mutex_unlock(&r->lock);
+	if (!ok)
+		mg__error("%s: dropped message claiming src %u auth %u from the stream of "
+		          "context %u: bad source",
+		          r->name, m->hdr.src_id, m->hdr.auth_id, in->peer_id);
+	return ok;
+}
+
+void mg__router_route(struct mg_router *r, struct mg_msg *m, struct mg_stream *in)
+{
+	struct mg_stream *out;
+	struct mg_frame_hdr h = m->hdr;
+	uint32_t peer;
+	int rc;
+
+	if (mg__log_enabled(MG_LOG_DEBUG, true))
+		mg__log_io("%s: route dst=%u src=%u auth=%u handle=%u reply_to=%u len=%u%s",
+		           r->name, h.dst_id, h.src_id, h.auth_id, h.handle, h.reply_to,
+		           (unsigned)m->payload.len, in ? "" : " (local)");
+	if (in != NULL && !from_expected_stream(r, m, in)) {
+		mg_msg_free(m);
+		return;
+	}
+	if (m->payload.len > r->max_message_size) {
+		mg__router_send_dead(r, &h, MG_ETOOBIG,
+		                     "message of %zu bytes is larger than the maximum %zu",
+		                     m->payload.len, r->max_message_size);
+		mg_msg_free(m);
+		return;
+	}
+	if (h.dst_id == r->id) {
+		if (in != NULL &&
+		    (h.handle == MG_HANDLE_ADD_ROUTE || h.handle == MG_HANDLE_DEL_ROUTE))
+			mg__route_on_control(r, m, in);
+		else
+			invoke(r, m);
+		return;
+	}
+	pthread_mutex_lock(&r->lock);
+	out = mg__idmap_get(&r->routes, h.dst_id);
+	if (out == NULL && in != r->parent)
+		out = r->parent;
+	if (out != NULL && in != NULL && r->unidirectional && in != r->parent &&
+	    out != r->parent) {
+		pthread_mutex_unlock(&r->lock);
+		mg__router_send_dead(r, &h, MG_EREFUSED,
+		                     "unidirectional mode forbids %u reaching %u through %u",
+		                     h.src_id, h.dst_id, r->id);
+		mg_msg_free(m);
+		return;
+	}
+	if (out != NULL)
+		mg__stream_ref(out);
+	pthread_mutex_unlock(&r->lock);
+	if (out == NULL) {
+		mg__router_send_dead(r, &h, MG_ENOROUTE, "no route from context %u to context %u",
+		                     r->id, h.dst_id);
+		mg_msg_free(m);
+		return;
+	}
+	rc = mg__stream_send(out, &h, m, in == NULL);
+	peer = out->peer_id;
+	mg__stream_unref(out);
+	if (rc != 0)
+		mg__router_send_dead(r, &h, rc, "context %u: stream to %u lost: %s", r->id, peer,
+		                     mg_strerror(rc));
+	mg_msg_free(m);
+}
+
+int mg_router_send(struct mg_router *r, uint32_t dst, uint32_t handle, struct mg_msg *msg)
+{
+	if (atomic_load(&r->stopping)) {
+		mg_msg_free(msg);
+		return MG_ESHUTDOWN;
+	}
+	msg->hdr.dst_id = dst;
+	msg->hdr.src_id = r->id;
+	msg->hdr.auth_id = r->id;
+	msg->hdr.handle = handle;
+	mg__router_route(r, msg, NULL);
+	return 0;
+}
+
+/* ---- handlers ----------------------------------------------------------- */
+
+int mg__router_register(struct mg_router *r, struct mg_handler *h, uint32_t handle)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&r->lock);
+	if (handle == 0) {
+		/* Dynamic handles wrap around and skip ones in use. */
+		do {
+			handle = r->next_handle++;
+			if (r->next_handle == MG_HANDLE_IS_DEAD || r->next_handle == 0)
+				r->next_handle = MG_HANDLE_FIRST_DYNAMIC;
+		} while (mg__idmap_get(&r->handlers, handle) != NULL);
+	} else if (handle == MG_HANDLE_IS_DEAD || mg__idmap_get(&r->handlers, handle) != NULL) {
+		rc = -EEXIST;
+	}
+	if (rc == 0) {
+		h->handle = handle;
+		rc = mg__idmap_put(&r->handlers, handle, h);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+int mg_router_add_handler(struct mg_router *r, uint32_t handle, int policy, mg_handler_cb cb,
+                          void *arg, uint32_t *handlep)
+{
+	struct mg_handler *h;
+	int rc;
+
+	if (cb == NULL || (policy != MG_POLICY_ANY && policy != MG_POLICY_PARENT))
+		return -EINVAL;
+	if ((h = mg__calloc(1, sizeof(*h))) == NULL)
+		return -ENOMEM;
+	h->policy = policy;
+	h->cb = cb;
+	h->arg = arg;
+	h->respondent = MG_NO_RESPONDENT;
+	if ((rc = mg__router_register(r, h, handle)) != 0) {
+		mg__free(h);
+		return rc;
+	}
+	if (handlep != NULL)
+		*handlep = h->handle;
+	return 0;
+}
+
+static void nothing_cb(void *arg)
+{
+}
+
+int mg_router_del_handler(struct mg_router *r, uint32_t handle)
+{
+	struct mg_handler *h;
+
+	pthread_mutex_lock(&r->lock);
+	h = mg__idmap_get(&r->handlers, handle);
+	if (h != NULL && h->rx == NULL)
+		mg__idmap_del(&r->handlers, handle);
+	else
+		h = NULL;
+	pthread_mutex_unlock(&r->lock);
+	if (h == NULL)
+		return MG_ECLOSED;
+	/* A callback may be running on the broker right now: once a no-op
+	 * command has run there, it has returned. */
+	if (!atomic_load(&r->stopping))
+		mg__broker_call(r->broker, nothing_cb, NULL);
+	mg__free(h);
+	return 0;
+}
+
+/* ---- streams ------------------------------------------------------------ */
+
+static void on_stream_msg(void *owner, struct mg_stream *s, struct mg_msg *m)
+{
+	mg__router_route(owner, m, s);
+}
+
+static void on_stream_close(void *owner, struct mg_stream *s, int code, const char *why)
+{
+	mg__route_stream_lost(owner, s, code, why);
+}
+
+static const struct mg_stream_ops stream_ops = {on_stream_msg, on_stream_close};
+
+struct attach_args {
+	struct mg_router *r;
+	int rfd, wfd;
+	uint32_t peer_id;
+	unsigned flags;
+	int rc;
+};
+
+static void attach_cb(void *arg)
+{
+	struct attach_args *a = arg;
+	struct mg_router *r = a->r;
+	struct mg_stream *s;
+
+	pthread_mutex_lock(&r->lock);
+	if (a->peer_id == r->id || mg__idmap_get(&r->routes, a->peer_id) != NULL ||
+	    ((a->flags & MG_STREAM_PARENT) && r->parent != NULL))
+		a->rc = -EEXIST;
+	else if (r->nstreams == r->streams_cap) {
+		size_t ncap = r->streams_cap ? r->streams_cap * 2 : 16;
+		struct mg_stream **n = mg__realloc(r->streams, ncap * sizeof(*n));
+		if (n == NULL)
+			a->rc = -ENOMEM;
+		else {
+			r->streams = n;
+			r->streams_cap = ncap;
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (a->rc != 0)
+		return;
+	a->rc = mg__stream_open(r->broker, a->rfd, a->wfd, &stream_ops, r, r->max_message_size,
+	                        r->high_water, &s);
+	if (a->rc != 0)
+		return;
+	s->peer_id = a->peer_id;
+	s->flags = a->flags;
+	pthread_mutex_lock(&r->lock);
+	r->streams[r->nstreams++] = s;
+	a->rc = mg__idmap_put(&r->routes, a->peer_id, s);
+	if (a->flags & MG_STREAM_PARENT) {
+		r->parent = s;
+		if (r->nancestors == 0)
+			r->ancestors[r->nancestors++] = a->peer_id;
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (a->rc != 0) {
+		/* Closing hands the fds' fate to the stream: they are closed. */
+		mg__stream_close(s, a->rc, "out of memory adding a route");
+		return;
+	}
+	if (!(a->flags & MG_STREAM_PARENT))
+		mg__route_announce(r, MG_HANDLE_ADD_ROUTE, a->peer_id);
+}
+
+int mg_router_attach(struct mg_router *r, int rfd, int wfd, uint32_t peer_id, unsigned flags)
+{
+	struct attach_args a = {r, rfd, wfd, peer_id, flags, 0};
+	int rc;
+
+	if (rfd < 0 || wfd < 0 || (flags & ~(unsigned)MG_STREAM_PARENT))
+		return -EINVAL;
+	if (atomic_load(&r->stopping))
+		return MG_ESHUTDOWN;
+	if ((rc = mg__broker_call(r->broker, attach_cb, &a)) != 0)
+		return rc;
+	return a.rc;
+}

@@ -1,0 +1,100 @@
+/*
+ * router.h: routes, handles, policies, dead messages, and the waiting
+ * objects built on them (receivers, senders, latches, selects).
+ */
+#ifndef MG_ROUTER_H
+#define MG_ROUTER_H
+
+#include "core/core.h"
+
+struct mg_handler {
+	uint32_t handle;
+	int policy;
+	mg_handler_cb cb;
+	void *arg;
+	struct mg_receiver *rx; /* set for receivers: delivered from any thread */
+	uint32_t respondent;    /* MG_NO_RESPONDENT or a context id */
+};
+
+/* Hook the context layer sets to learn that a context became unreachable.
+ * Runs on the broker thread. */
+typedef void (*mg_disconnect_cb)(void *arg, uint32_t context_id);
+
+struct mg_router {
+	atomic_int refs;
+	struct mg_broker *broker;
+	uint32_t id;
+	char *name;
+	size_t max_message_size;
+	size_t high_water;
+	bool unidirectional;
+	atomic_bool stopping;
+
+	/* lock guards everything below.  Order: router lock, then a
+	 * receiver's lock, then a select's lock; a stream's lock is never
+	 * held together with the router lock. */
+	pthread_mutex_t lock;
+	struct mg_idmap routes;   /* context id -> stream (borrowed) */
+	struct mg_idmap handlers; /* handle -> struct mg_handler */
+	struct mg_stream **streams; /* attached streams (one reference each) */
+	size_t nstreams, streams_cap;
+	struct mg_stream *parent;
+	uint32_t ancestors[64];
+	size_t nancestors;
+	uint32_t next_handle;
+	mg_disconnect_cb on_disconnect;
+	void *on_disconnect_arg;
+};
+
+struct mg_receiver {
+	struct mg_router *router; /* holds a reference */
+	uint32_t handle;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct mg_ring q;
+	bool closed;
+	bool shutdown;
+	struct mg_select *sel;
+};
+
+/* router.c */
+void mg__router_ref(struct mg_router *r);
+void mg__router_unref(struct mg_router *r);
+/* Routes a message (ownership taken).  in is the stream it arrived on, or
+ * NULL when it originates here.  Thread: any (in != NULL: broker). */
+void mg__router_route(struct mg_router *r, struct mg_msg *m, struct mg_stream *in);
+/* Sends a dead message answering m (which is not consumed) when m asked
+ * for a reply and is not itself dead. */
+void mg__router_send_dead(struct mg_router *r, const struct mg_frame_hdr *h, int code,
+                          const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Allocates a handle and registers h under it (h->handle is set). */
+int mg__router_register(struct mg_router *r, struct mg_handler *h, uint32_t handle);
+/* Sets the ancestor ids that have parent authority here. */
+void mg__router_set_ancestors(struct mg_router *r, const uint32_t *ids, size_t n);
+/* True when id is reachable through an explicit route (tests, diagnostics). */
+bool mg__router_has_route(struct mg_router *r, uint32_t id);
+void mg__router_set_disconnect_cb(struct mg_router *r, mg_disconnect_cb cb, void *arg);
+
+/* route.c: ADD_ROUTE / DEL_ROUTE and stream loss.  Thread: broker. */
+void mg__route_on_control(struct mg_router *r, struct mg_msg *m, struct mg_stream *in);
+void mg__route_announce(struct mg_router *r, uint32_t handle, uint32_t id);
+void mg__route_stream_lost(struct mg_router *r, struct mg_stream *s, int code, const char *why);
+void mg__route_notify_lost(struct mg_router *r, uint32_t id, const char *why);
+
+/* receiver.c */
+/* Queues m on rx (ownership taken).  Called with the router lock held. */
+void mg__receiver_push(struct mg_receiver *rx, struct mg_msg *m);
+/* Marks rx shut down (router freed).  Called with the router lock held. */
+void mg__receiver_shutdown(struct mg_receiver *rx);
+/* Non-blocking get: -EAGAIN when empty; *morep says more are queued. */
+int mg__receiver_try_get(struct mg_receiver *rx, struct mg_msg **msgp, bool *morep);
+/* Turns a dead message into its code, setting mg_errdetail(); frees it. */
+int mg__receiver_dead_code(struct mg_msg *m);
+
+/* select.c */
+void mg__select_notify(struct mg_select *sel, struct mg_receiver *rx);
+
+/* msg_fmt.c */
+int mg__msg_make_dead(int code, const char *reason, struct mg_msg **msgp);
+
+#endif

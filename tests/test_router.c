@@ -1,0 +1,736 @@
+/*
+ * test_router.c: routing semantics between real routers joined by
+ * socketpairs: delivery, every dead-message cause, policies, the
+ * reverse-path check, route announcements, unidirectional mode, and the
+ * waiting objects (receivers, senders, latches, selects).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
+#include "internal.h"
+#include "util.h"
+
+/* Expects the next message on rx to be dead with the given code. */
+static void expect_dead(struct mg_receiver *rx, int code, const char *reason_part)
+{
+	struct mg_msg *m = NULL;
+	int rc = mg_receiver_get(rx, 5000, &m);
+
+	CHECK_EQ(rc, code);
+	if (reason_part != NULL && strstr(mg_errdetail(), reason_part) == NULL)
+		mg_test_fail(__FILE__, __LINE__, "reason \"%s\" lacks \"%s\"", mg_errdetail(),
+		             reason_part);
+}
+
+TEST(send_and_reply_between_two_routers)
+{
+	struct mg_router *a = util_router(0, "a", 0, 0, false), *b = util_router(1, "b", 0, 0, false);
+	struct mg_receiver *rxa, *rxb;
+	struct mg_msg *m;
+	const char *s;
+	int64_t v;
+
+	util_join(a, b);
+	CHECK_OK(mg_receiver_new(a, MG_NO_RESPONDENT, MG_POLICY_ANY, &rxa));
+	CHECK_OK(mg_receiver_new(b, MG_NO_RESPONDENT, MG_POLICY_ANY, &rxb));
+	CHECK_OK(mg_msg_pack(&m, "(is)", (int64_t)42, "hello"));
+	mg_msg_set_reply_to(m, mg_receiver_handle(rxa));
+	CHECK_OK(mg_router_send(a, 1, mg_receiver_handle(rxb), m));
+	CHECK_OK(mg_receiver_get(rxb, 5000, &m));
+	CHECK_EQ(mg_msg_src(m), 0);
+	CHECK_EQ(mg_msg_auth(m), 0);
+	CHECK_EQ(mg_msg_dst(m), 1);
+	CHECK_EQ(mg_msg_reply_to(m), mg_receiver_handle(rxa));
+	CHECK_OK(mg_msg_read(m, "(is)", &v, &s));
+	CHECK_EQ(v, 42);
+	CHECK_STR(s, "hello");
+	CHECK(mg_msg_at_end(m));
+	/* Answer to where it came from. */
+	{
+		struct mg_msg *reply;
+		CHECK_OK(mg_msg_pack(&reply, "i", v + 1));
+		CHECK_OK(mg_router_send(b, mg_msg_src(m), mg_msg_reply_to(m), reply));
+	}
+	mg_msg_free(m);
+	CHECK_OK(mg_receiver_get(rxa, 5000, &m));
+	CHECK_OK(mg_msg_read(m, "i", &v));
+	CHECK_EQ(v, 43);
+	mg_msg_free(m);
+	mg_receiver_free(rxa);
+	mg_receiver_free(rxb);
+	mg_router_free(b);
+	mg_router_free(a);
+}
+
+TEST(dead_no_route)
+{
+	struct mg_router *a = util_router(0, "a", 0, 0, false);
+	struct mg_receiver *rx;
+	struct mg_msg *m;
+
+	CHECK_OK(mg_receiver_new(a, MG_NO_RESPONDENT, MG_POLICY_ANY, &rx));
+	CHECK_OK(mg_msg_new(&m));
+	mg_msg_set_reply_to(m, mg_receiver_handle(rx));
+	CHECK_OK(mg_router_send(a, 77, 1234, m));
+	expect_dead(rx, MG_ENOROUTE, "no route");
+	mg_receiver_free(rx);
+	mg_router_free(a);
+}
+
+TEST(dead_closed_handle_remote)
+{
+	struct mg_router *a = util_router(0, "a", 0, 0, false), *b = util_router(1, "b", 0, 0, false);
+	struct mg_receiver *rx;
+	struct mg_msg *m;
+
+	util_join(a, b);
+	CHECK_OK(mg_receiver_new(a, MG_NO_RESPONDENT, MG_POLICY_ANY, &rx));
+	CHECK_OK(mg_msg_new(&m));
+	mg_msg_set_reply_to(m, mg_receiver_handle(rx));
+	CHECK_OK(mg_router_send(a, 1, 4321, m));
+	expect_dead(rx, MG_ECLOSED, "no handler for handle 4321");
+	mg_receiver_free(rx);
+	mg_router_free(b);
+	mg_router_free(a);
+}
+
+TEST(dead_refused_by_policy)
+{
+	struct mg_router *a = util_router(0, "parent", 0, 0, false);
+	struct mg_router *b = util_router(1, "child", 0, 0, false);
+	struct mg_receiver *guarded, *rx;
+	struct mg_msg *m;
+
+	util_join(a, b);
+	/* The parent's handle only accepts parent authority: the child has none. */
+	CHECK_OK(mg_receiver_new(a, MG_NO_RESPONDENT, MG_POLICY_PARENT, &guarded));
+	CHECK_OK(mg_receiver_new(b, MG_NO_RESPONDENT, MG_POLICY_ANY, &rx));
+	CHECK_OK(mg_msg_new(&m));
+	mg_msg_set_reply_to(m, mg_receiver_handle(rx));
+	CHECK_OK(mg_router_send(b, 0, mg_receiver_handle(guarded), m));
+	expect_dead(rx, MG_EREFUSED, "refused by policy");
+	CHECK_EQ(mg_receiver_get(guarded, 50, &m), -ETIMEDOUT);
+	/* The parent itself passes the same policy on the child's side. */
+	mg_receiver_free(guarded);
+	CHECK_OK(mg_receiver_new(b, MG_NO_RESPONDENT, MG_POLICY_PARENT, &guarded));
+	CHECK_OK(mg_msg_new(&m));
+	CHECK_OK(mg_router_send(a, 1, mg_receiver_handle(guarded), m));
+	CHECK_OK(mg_receiver_get(guarded, 5000, &m));
+	mg_msg_free(m);
+	mg_receiver_free(guarded);
+	mg_receiver_free(rx);
+	mg_router_free(b);
+	mg_router_free(a);
+}
+
+TEST(dead_too_large_then_stream_still_usable)
+{
+	struct mg_router *a = util_router(0, "a", 1000, 0, false);
+	struct mg_router *b = util_router(1, "b", 1000, 0, false);
+	struct mg_receiver *rxa, *rxb;
+	struct mg_msg *m;
+
+	util_join(a, b);
+	CHECK_OK(mg_receiver_new(a, MG_NO_RESPONDENT, MG_POLICY_ANY, &rxa));
+	CHECK_OK(mg_receiver_new(b, MG_NO_RESPONDENT, MG_POLICY_ANY, &rxb));
+	CHECK_OK(mg_msg_new_size(1001, &m));
+	mg_msg_set_reply_to(m, mg_receiver_handle(rxa));
+	CHECK_OK(mg_router_send(a, 1, mg_receiver_handle(rxb), m));
+	expect_dead(rxa, MG_ETOOBIG, "larger than the maximum");
+	CHECK_OK(mg_msg_new_size(1000, &m));
+	memset(mg_msg_data_mut(m), 7, 1000);
+	CHECK_OK(mg_router_send(a, 1, mg_receiver_handle(rxb), m));
+	CHECK_OK(mg_receiver_get(rxb, 5000, &m));
+	CHECK_EQ(mg_msg_len(m), 1000);
+	CHECK_EQ(((const uint8_t *)mg_msg_data(m))[999], 7);
+	mg_msg_free(m);
+	mg_receiver_free(rxa);
+	mg_receiver_free(rxb);
+	mg_router_free(b);
+	mg_router_free(a);
+}
+
+struct closer {
+	struct mg_router *r;
+	int delay_ms;
+};
+
+static void *free_router_later(void *arg)
+{
+	struct closer *c = arg;
+
+	usleep((useconds_t)c->delay_ms * 1000);
+	mg_router_free(c->r);
+	return NULL;
+}
+
+TEST(dead_stream_gone_wakes_blocked_receiver)
+{
+	struct mg_router *a = util_router(0, "a", 0, 0, false), *b = util_router(1, "b", 0, 0, false);
+	struct mg_receiver *rx;
+	struct closer c = {b, 100};
+	pthread_t t;
+	struct mg_msg *m;
+	int64_t t0;
+
+	util_join(a, b);
+	/* A reply is awaited from context 1, which goes away meanwhile. */
+	CHECK_OK(mg_receiver_new(a, 1, MG_POLICY_ANY, &rx));
+	CHECK_EQ(pthread_create(&t, NULL, free_router_later, &c), 0);
+	t0 = mg__now_ms();
+	CHECK_EQ(mg_receiver_get(rx, 10000, &m), MG_EDISCONNECT);
+	CHECK(strstr(mg_errdetail(), "context 1 disconnected") != NULL);
+	CHECK_INT(mg__now_ms() - t0, <, 5000);
+	pthread_join(t, NULL);
+	CHECK(!mg__router_has_route(a, 1));
+	/* With the route gone, sending there is now "no route". */
+	mg_receiver_free(rx);
+	CHECK_OK(mg_receiver_new(a, MG_NO_RESPONDENT, MG_POLICY_ANY, &rx));
+	CHECK_OK(mg_msg_new(&m));
+	mg_msg_set_reply_to(m, mg_receiver_handle(rx));
+	CHECK_OK(mg_router_send(a, 1, 2000, m));
+	expect_dead(rx, MG_ENOROUTE, NULL);
+	mg_receiver_free(rx);
+	mg_router_free(a);
+}
+
+TEST(dead_for_messages_queued_on_a_lost_stream)
+{
+	struct mg_router *a = util_router(0, "a", 0, 64 * 1024, false);
+	struct mg_receiver *rx;
+	int sv[2], i, dead = 0;
+	struct mg_msg *m;
+
+	/* A peer that never reads: messages pile up in the output queue. */
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	CHECK_OK(mg_router_attach(a, sv[0], sv[0], 5, 0));
+	CHECK_OK(mg_receiver_new(a, MG_NO_RESPONDENT, MG_POLICY_ANY, &rx));
+	for (i = 0; i < 8; i++) {
+		CHECK_OK(mg_msg_new_size(256 * 1024, &m));
+		mg_msg_set_reply_to(m, mg_receiver_handle(rx));
+		/* The high-water mark would block us: send from the queue's view
+		 * only while it has room, then kill the peer. */
+		CHECK_OK(mg_router_send(a, 5, 3000, m));
+		if (i == 0)
+			break;
+	}
+	close(sv[1]);
+	while (dead < 1) {
+		CHECK_EQ(mg_receiver_get(rx, 5000, &m), MG_EDISCONNECT);
+		dead++;
+	}
+	mg_receiver_free(rx);
+	mg_router_free(a);
+}
+
+TEST(sender_close_wakes_receiver_with_closed)
+{
+	struct mg_router *a = util_router(0, "a", 0, 0, false), *b = util_router(1, "b", 0, 0, false);
+	struct mg_receiver *rx;
+	struct mg_sender *s;
+	struct mg_msg *m;
+	int64_t v;
+
+	util_join(a, b);
+	CHECK_OK(mg_receiver_new(a, MG_NO_RESPONDENT, MG_POLICY_ANY, &rx));
+	CHECK_OK(mg_sender_new(b, 0, mg_receiver_handle(rx), &s));
+	CHECK_OK(mg_sender_sendf(s, "i", (int64_t)1));
+	CHECK_OK(mg_sender_sendf(s, "i", (int64_t)2));
+	CHECK_OK(mg_sender_close(s));
+	CHECK_EQ(mg_sender_sendf(s, "i", (int64_t)3), MG_ECLOSED);
+	CHECK_OK(mg_receiver_get(rx, 5000, &m));
+	CHECK_OK(mg_msg_read(m, "i", &v));
+	CHECK_EQ(v, 1);
+	mg_msg_free(m);
+	CHECK_OK(mg_receiver_get(rx, 5000, &m));
+	CHECK_OK(mg_msg_read(m, "i", &v));
+	CHECK_EQ(v, 2);
+	mg_msg_free(m);
+	CHECK_EQ(mg_receiver_get(rx, 5000, &m), MG_ECLOSED);
+	CHECK_STR(mg_errdetail(), "sender closed");
+	mg_sender_free(s);
+	mg_receiver_free(rx);
+	mg_router_free(b);
+	mg_router_free(a);
+}
+
+TEST(sender_reference_travels_in_a_message)
+{
+	struct mg_router *a = util_router(0, "a", 0, 0, false), *b = util_router(1, "b", 0, 0, false);
+	struct mg_receiver *rxa, *rxb;
+	struct mg_sender *s, *got;
+	struct mg_msg *m;
+	int64_t v;
+
+	util_join(a, b);
+	CHECK_OK(mg_receiver_new(a, MG_NO_RESPONDENT, MG_POLICY_ANY, &rxa));
+	CHECK_OK(mg_receiver_new(b, MG_NO_RESPONDENT, MG_POLICY_ANY, &rxb));
+	CHECK_OK(mg_receiver_to_sender(rxa, &s));
+	CHECK_OK(mg_msg_pack(&m, "h", s));
+	CHECK_OK(mg_router_send(a, 1, mg_receiver_handle(rxb), m));
+	CHECK_OK(mg_receiver_get(rxb, 5000, &m));
+	CHECK_OK(mg_msg_read(m, "h", &got));
+	mg_msg_free(m);
+	CHECK_EQ(mg_sender_context(got), 0);
+	CHECK_EQ(mg_sender_handle(got), mg_receiver_handle(rxa));
+	/* The child streams values back through it. */
+	for (v = 0; v < 10; v++)
+		CHECK_OK(mg_sender_sendf(got, "i", v));
+	CHECK_OK(mg_sender_close(got));
+	for (v = 0; v < 10; v++) {
+		int64_t x;
+		CHECK_OK(mg_receiver_get(rxa, 5000, &m));
+		CHECK_OK(mg_msg_read(m, "i", &x));
+		CHECK_EQ(x, v);
+		mg_msg_free(m);
+	}
+	CHECK_EQ(mg_receiver_get(rxa, 5000, &m), MG_ECLOSED);
+	mg_sender_free(got);
+	mg_sender_free(s);
+	mg_receiver_free(rxa);
+	mg_receiver_free(rxb);
+	mg_router_free(b);
+	mg_router_free(a);
+}
+
+TEST(receiver_timeout_and_close)
+{
+	struct mg_router *a = util_router(0, "a", 0, 0, false);
+	struct mg_receiver *rx;
+	struct mg_msg *m;
+	int64_t t0 = mg__now_ms();
+
+	CHECK_OK(mg_receiver_new(a, MG_NO_RESPONDENT, MG_POLICY_ANY, &rx));
+	CHECK_EQ(mg_receiver_get(rx, 100, &m), -ETIMEDOUT);
+	CHECK_INT(mg__now_ms() - t0, >=, 99);
+	mg_receiver_close(rx);
+	CHECK_EQ(mg_receiver_get(rx, -1, &m), MG_ECLOSED);
+	/* Messages to a closed receiver's handle come back dead. */
+	{
+		struct mg_receiver *rx2;
+		CHECK_OK(mg_receiver_new(a, MG_NO_RESPONDENT, MG_POLICY_ANY, &rx2));
+		CHECK_OK(mg_msg_new(&m));
+		mg_msg_set_reply_to(m, mg_receiver_handle(rx2));
+		CHECK_OK(mg_router_send(a, 0, mg_receiver_handle(rx), m));
+		expect_dead(rx2, MG_ECLOSED, NULL);
+		mg_receiver_free(rx2);
+	}
+	mg_receiver_free(rx);
+	mg_router_free(a);
+}
+
+TEST(router_free_wakes_waiters_with_shutdown)
+{
+	struct mg_router *a = util_router(0, "a", 0, 0, false);
+	struct closer c = {a, 50};
+	struct mg_receiver *rx;
+	struct mg_msg *m;
+	pthread_t t;
+
+	CHECK_OK(mg_receiver_new(a, MG_NO_RESPONDENT, MG_POLICY_ANY, &rx));
+	CHECK_EQ(pthread_create(&t, NULL, free_router_later, &c), 0);
+	CHECK_EQ(mg_receiver_get(rx, 10000, &m), MG_ESHUTDOWN);
+	pthread_join(t, NULL);
+	mg_receiver_free(rx); /* after the router: still safe */
+}
+
+struct counter {
+	atomic_int n;
+	atomic_bool on_broker;
+	struct mg_router *r;
+};
+
+static void count_cb(void *arg, struct mg_msg *m)
+{
+	struct counter *c = arg;
+
+	atomic_store(&c->on_broker, mg__broker_on_thread(c->r->broker));
+	atomic_fetch_add(&c->n, 1);
+	mg_msg_free(m);
+}
+
+TEST(handler_callbacks_run_on_the_broker)
+{
+	struct mg_router *a = util_router(0, "a", 0, 0, false), *b = util_router(1, "b", 0, 0, false);
+	struct counter c = {.r = NULL};
+	uint32_t h;
+	struct mg_msg *m;
+	int i;
+
+	c.r = b;
+	util_join(a, b);
+	CHECK_OK(mg_router_add_handler(b, 0, MG_POLICY_ANY, count_cb, &c, &h));
+	CHECK_INT(h, >=, MG_HANDLE_FIRST_DYNAMIC);
+	CHECK_EQ(mg_router_add_handler(b, h, MG_POLICY_ANY, count_cb, &c, NULL), -EEXIST);
+	for (i = 0; i < 100; i++) {
+		CHECK_OK(mg_msg_new(&m));
+		CHECK_OK(mg_router_send(a, 1, h, m));
+	}
+	UTIL_WAIT_FOR(atomic_load(&c.n) == 100, 5000);
+	CHECK_EQ(atomic_load(&c.n), 100);
+	CHECK(atomic_load(&c.on_broker));
+	/* A local send also runs the handler on the broker. */
+	atomic_store(&c.on_broker, false);
+	CHECK_OK(mg_msg_new(&m));
+	CHECK_OK(mg_router_send(b, 1, h, m));
+	UTIL_WAIT_FOR(atomic_load(&c.n) == 101, 5000);
+	CHECK(atomic_load(&c.on_broker));
+	CHECK_OK(mg_router_del_handler(b, h));
+	CHECK_EQ(mg_router_del_handler(b, h), MG_ECLOSED);
+	mg_router_free(b);
+	mg_router_free(a);
+}
+
+/* master(0) - gateway(1) - leaf(2), and a sibling(3) under the master. */
+struct tree {
+	struct mg_router *m, *g, *leaf, *sib;
+};
+
+static void tree_build(struct tree *t, bool unidirectional)
+{
+	t->m = util_router(0, "master", 0, 0, unidirectional);
+	t->g = util_router(1, "gateway", 0, 0, false);
+	t->leaf = util_router(2, "leaf", 0, 0, false);
+	t->sib = util_router(3, "sibling", 0, 0, false);
+	util_join(t->m, t->g);
+	util_join(t->m, t->sib);
+	util_join(t->g, t->leaf);
+	{
+		uint32_t anc[] = {1, 0};
+		mg__router_set_ancestors(t->leaf, anc, 2);
+	}
+	UTIL_WAIT_FOR(mg__router_has_route(t->m, 2), 5000);
+	CHECK(mg__router_has_route(t->m, 2));
+}
+
+static void tree_free(struct tree *t)
+{
+	mg_router_free(t->leaf);
+	mg_router_free(t->sib);
+	mg_router_free(t->g);
+	mg_router_free(t->m);
+}
+
+TEST(add_route_lets_the_master_reach_a_grandchild)
+{
+	struct tree t;
+	struct mg_receiver *rx, *back;
+	struct mg_msg *m;
+
+	tree_build(&t, false);
+	CHECK_OK(mg_receiver_new(t.leaf, MG_NO_RESPONDENT, MG_POLICY_PARENT, &rx));
+	CHECK_OK(mg_receiver_new(t.m, 2, MG_POLICY_ANY, &back));
+	CHECK_OK(mg_msg_pack(&m, "s", "down two hops"));
+	mg_msg_set_reply_to(m, mg_receiver_handle(back));
+	CHECK_OK(mg_router_send(t.m, 2, mg_receiver_handle(rx), m));
+	CHECK_OK(mg_receiver_get(rx, 5000, &m));
+	CHECK_EQ(mg_msg_src(m), 0);
+	CHECK_EQ(mg_msg_auth(m), 0); /* the master's authority passes the policy */
+	{
+		struct mg_msg *reply;
+		CHECK_OK(mg_msg_pack(&reply, "s", "and back"));
+		CHECK_OK(mg_router_send(t.leaf, 0, mg_msg_reply_to(m), reply));
+	}
+	mg_msg_free(m);
+	CHECK_OK(mg_receiver_get(back, 5000, &m));
+	CHECK_EQ(mg_msg_src(m), 2);
+	mg_msg_free(m);
+	/* Losing the gateway's child: DEL_ROUTE reaches the master, whose
+	 * waiter on context 2 wakes. */
+	mg_router_free(t.leaf);
+	t.leaf = NULL;
+	CHECK_EQ(mg_receiver_get(back, 5000, &m), MG_EDISCONNECT);
+	UTIL_WAIT_FOR(!mg__router_has_route(t.m, 2), 5000);
+	CHECK(!mg__router_has_route(t.m, 2));
+	mg_receiver_free(rx);
+	mg_receiver_free(back);
+	t.leaf = util_router(9, "unused", 0, 0, false);
+	tree_free(&t);
+}
+
+TEST(sibling_traffic_and_unidirectional_mode)
+{
+	struct tree t;
+	struct mg_receiver *rx, *back;
+	struct mg_msg *m;
+
+	/* Bidirectional: the sibling reaches the leaf through the master. */
+	tree_build(&t, false);
+	CHECK_OK(mg_receiver_new(t.leaf, MG_NO_RESPONDENT, MG_POLICY_ANY, &rx));
+	CHECK_OK(mg_receiver_new(t.sib, MG_NO_RESPONDENT, MG_POLICY_ANY, &back));
+	CHECK_OK(mg_msg_new(&m));
+	mg_msg_set_reply_to(m, mg_receiver_handle(back));
+	CHECK_OK(mg_router_send(t.sib, 2, mg_receiver_handle(rx), m));
+	CHECK_OK(mg_receiver_get(rx, 5000, &m));
+	CHECK_EQ(mg_msg_src(m), 3);
+	mg_msg_free(m);
+	mg_receiver_free(rx);
+	mg_receiver_free(back);
+	tree_free(&t);
+
+	/* Unidirectional: the master refuses to carry it. */
+	tree_build(&t, true);
+	CHECK_OK(mg_receiver_new(t.leaf, MG_NO_RESPONDENT, MG_POLICY_ANY, &rx));
+	CHECK_OK(mg_receiver_new(t.sib, MG_NO_RESPONDENT, MG_POLICY_ANY, &back));
+	CHECK_OK(mg_msg_new(&m));
+	mg_msg_set_reply_to(m, mg_receiver_handle(back));
+	CHECK_OK(mg_router_send(t.sib, 2, mg_receiver_handle(rx), m));
+	expect_dead(back, MG_EREFUSED, "unidirectional");
+	CHECK_EQ(mg_receiver_get(rx, 100, &m), -ETIMEDOUT);
+	/* The master itself still reaches both. */
+	CHECK_OK(mg_msg_new(&m));
+	CHECK_OK(mg_router_send(t.m, 2, mg_receiver_handle(rx), m));
+	CHECK_OK(mg_receiver_get(rx, 5000, &m));
+	mg_msg_free(m);
+	mg_receiver_free(rx);
+	mg_receiver_free(back);
+	tree_free(&t);
+}
+
+/* Writes one hand-made frame on fd. */
+static void write_frame(int fd, uint32_t dst, uint32_t src, uint32_t auth, uint32_t handle,
+                        uint32_t reply_to, const void *payload, uint32_t len)
+{
+	struct mg_frame_hdr h = {MG_ENC_RAW, dst, src, auth, handle, reply_to, len};
+	uint8_t buf[MG_FRAME_HDR_LEN];
+
+	mg__frame_encode(&h, buf);
+	CHECK_EQ(write(fd, buf, sizeof(buf)), (ssize_t)sizeof(buf));
+	if (len)
+		CHECK_EQ(write(fd, payload, len), (ssize_t)len);
+}
+
+TEST(forged_source_is_dropped)
+{
+	struct mg_router *a = util_router(0, "a", 0, 0, false);
+	struct mg_receiver *rx;
+	struct mg_msg *m;
+	int sv[2], sib[2];
+
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sib), 0);
+	CHECK_OK(mg_router_attach(a, sv[0], sv[0], 5, 0));
+	CHECK_OK(mg_router_attach(a, sib[0], sib[0], 6, 0));
+	CHECK_OK(mg_receiver_new(a, MG_NO_RESPONDENT, MG_POLICY_ANY, &rx));
+	/* Child 5 claims to be 6, then to be the master itself. */
+	write_frame(sv[1], 0, 6, 6, mg_receiver_handle(rx), 0, "x", 1);
+	write_frame(sv[1], 0, 0, 0, mg_receiver_handle(rx), 0, "y", 1);
+	write_frame(sv[1], 0, 5, 6, mg_receiver_handle(rx), 0, "z", 1);
+	/* An honest one from 5 still arrives, and only it. */
+	write_frame(sv[1], 0, 5, 5, mg_receiver_handle(rx), 0, "ok", 2);
+	CHECK_OK(mg_receiver_get(rx, 5000, &m));
+	CHECK_EQ(mg_msg_len(m), 2);
+	CHECK_MEM(mg_msg_data(m), "ok", 2);
+	mg_msg_free(m);
+	CHECK_EQ(mg_receiver_get(rx, 100, &m), -ETIMEDOUT);
+	close(sv[1]);
+	close(sib[1]);
+	mg_receiver_free(rx);
+	mg_router_free(a);
+}
+
+TEST(child_cannot_announce_routes_it_does_not_own)
+{
+	struct mg_router *a = util_router(0, "a", 0, 0, false);
+	struct mg_msg *m;
+	int sv[2], sib[2];
+	uint8_t buf[16];
+	size_t n;
+
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sib), 0);
+	CHECK_OK(mg_router_attach(a, sv[0], sv[0], 5, 0));
+	CHECK_OK(mg_router_attach(a, sib[0], sib[0], 6, 0));
+	/* Child 5 tries to take over its sibling 6, then the master's own id. */
+	CHECK_OK(mg_msg_pack(&m, "u", (uint64_t)6));
+	n = mg_msg_len(m);
+	memcpy(buf, mg_msg_data(m), n);
+	mg_msg_free(m);
+	write_frame(sv[1], 0, 5, 5, MG_HANDLE_ADD_ROUTE, 0, buf, (uint32_t)n);
+	CHECK_OK(mg_msg_pack(&m, "u", (uint64_t)0));
+	n = mg_msg_len(m);
+	memcpy(buf, mg_msg_data(m), n);
+	mg_msg_free(m);
+	write_frame(sv[1], 0, 5, 5, MG_HANDLE_ADD_ROUTE, 0, buf, (uint32_t)n);
+	/* A legitimate announcement of its own child 7 is taken. */
+	CHECK_OK(mg_msg_pack(&m, "u", (uint64_t)7));
+	n = mg_msg_len(m);
+	memcpy(buf, mg_msg_data(m), n);
+	mg_msg_free(m);
+	write_frame(sv[1], 0, 5, 5, MG_HANDLE_ADD_ROUTE, 0, buf, (uint32_t)n);
+	UTIL_WAIT_FOR(mg__router_has_route(a, 7), 5000);
+	CHECK(mg__router_has_route(a, 7));
+	/* 6 still routes to the sibling's stream: a message for 6 arrives there. */
+	CHECK_OK(mg_msg_new_raw("s", 1, &m));
+	CHECK_OK(mg_router_send(a, 6, 2000, m));
+	{
+		uint8_t hdr[MG_FRAME_HDR_LEN];
+		struct mg_frame_hdr h;
+		CHECK_EQ(read(sib[1], hdr, sizeof(hdr)), (ssize_t)sizeof(hdr));
+		CHECK_OK(mg__frame_decode(hdr, 1 << 20, &h));
+		CHECK_EQ(h.dst_id, 6);
+	}
+	close(sv[1]);
+	close(sib[1]);
+	mg_router_free(a);
+}
+
+TEST(bad_magic_disconnects_only_that_stream)
+{
+	struct mg_router *a = util_router(0, "a", 0, 0, false), *b = util_router(1, "b", 0, 0, false);
+	struct mg_receiver *rx, *watch;
+	struct mg_msg *m;
+	int sv[2];
+	char c;
+
+	util_join(a, b);
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	CHECK_OK(mg_router_attach(a, sv[0], sv[0], 5, 0));
+	CHECK_OK(mg_receiver_new(a, 5, MG_POLICY_ANY, &watch));
+	CHECK_EQ(write(sv[1], "GET / HTTP/1.0\r\n\r\n.....................", 40), 40);
+	/* The bad stream is closed: its peer reads EOF. */
+	CHECK_EQ(read(sv[1], &c, 1), 0);
+	CHECK_EQ(mg_receiver_get(watch, 5000, &m), MG_EDISCONNECT);
+	close(sv[1]);
+	/* The good one goes on. */
+	CHECK_OK(mg_receiver_new(b, MG_NO_RESPONDENT, MG_POLICY_ANY, &rx));
+	CHECK_OK(mg_msg_new_raw("still here", 10, &m));
+	CHECK_OK(mg_router_send(a, 1, mg_receiver_handle(rx), m));
+	CHECK_OK(mg_receiver_get(rx, 5000, &m));
+	CHECK_MEM(mg_msg_data(m), "still here", 10);
+	mg_msg_free(m);
+	mg_receiver_free(watch);
+	mg_receiver_free(rx);
+	mg_router_free(b);
+	mg_router_free(a);
+}
+
+TEST(oversized_incoming_frame_disconnects_before_allocating)
+{
+	struct mg_router *a = util_router(0, "a", 1024, 0, false);
+	int sv[2];
+	char c;
+
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	CHECK_OK(mg_router_attach(a, sv[0], sv[0], 5, 0));
+	/* Claims 4 GiB - 1: must be refused from the header alone. */
+	{
+		struct mg_frame_hdr h = {0, 0, 5, 5, 2000, 0, UINT32_MAX};
+		uint8_t hdr[MG_FRAME_HDR_LEN];
+		mg__frame_encode(&h, hdr);
+		CHECK_EQ(write(sv[1], hdr, sizeof(hdr)), (ssize_t)sizeof(hdr));
+	}
+	CHECK_EQ(read(sv[1], &c, 1), 0);
+	CHECK_INT(util_rss_kib(), <, 512 * 1024);
+	close(sv[1]);
+	mg_router_free(a);
+}
+
+TEST(latch_put_get_timeout_close)
+{
+	struct mg_latch *l;
+	void *item;
+	int x = 1, y = 2;
+
+	CHECK_OK(mg_latch_new(&l));
+	CHECK_EQ(mg_latch_get(l, 10, &item), -ETIMEDOUT);
+	CHECK_OK(mg_latch_put(l, &x));
+	CHECK_OK(mg_latch_put(l, &y));
+	CHECK_EQ(mg_latch_size(l), 2);
+	CHECK_OK(mg_latch_get(l, 0, &item));
+	CHECK(item == &x);
+	mg_latch_close(l);
+	CHECK_EQ(mg_latch_put(l, &x), MG_ECLOSED);
+	CHECK_OK(mg_latch_get(l, 0, &item)); /* queued items still come out */
+	CHECK(item == &y);
+	CHECK_EQ(mg_latch_get(l, -1, &item), MG_ECLOSED);
+	mg_latch_free(l);
+	mg_latch_free(NULL);
+}
+
+TEST(select_over_many_receivers)
+{
+	struct mg_router *a = util_router(0, "a", 0, 0, false), *b = util_router(1, "b", 0, 0, false);
+	enum { N = 50 };
+	struct mg_receiver *rx[N], *got;
+	struct mg_select *sel;
+	int seen[N] = {0}, i;
+	struct mg_msg *m;
+
+	util_join(a, b);
+	CHECK_OK(mg_select_new(&sel));
+	CHECK_EQ(mg_select_get(sel, 10, &got, &m), MG_ECLOSED);
+	for (i = 0; i < N; i++) {
+		CHECK_OK(mg_receiver_new(a, MG_NO_RESPONDENT, MG_POLICY_ANY, &rx[i]));
+		CHECK_OK(mg_select_add(sel, rx[i]));
+	}
+	CHECK_EQ(mg_select_add(sel, rx[0]), MG_ELIMIT);
+	CHECK_EQ(mg_select_get(sel, 20, &got, &m), -ETIMEDOUT);
+	for (i = N - 1; i >= 0; i--) {
+		CHECK_OK(mg_msg_pack(&m, "i", (int64_t)i));
+		CHECK_OK(mg_router_send(b, 0, mg_receiver_handle(rx[i]), m));
+	}
+	for (i = 0; i < N; i++) {
+		int64_t v;
+		int j;
+		CHECK_OK(mg_select_get(sel, 5000, &got, &m));
+		CHECK_OK(mg_msg_read(m, "i", &v));
+		CHECK_INT(v, >=, 0);
+		CHECK_INT(v, <, N);
+		for (j = 0; j < N && rx[j] != got; j++)
+			;
+		CHECK_EQ(j, v);
+		seen[v]++;
+		mg_msg_free(m);
+	}
+	for (i = 0; i < N; i++)
+		CHECK_EQ(seen[i], 1);
+	CHECK_EQ(mg_select_get(sel, 20, &got, &m), -ETIMEDOUT);
+	/* A dead message comes out of the select with its receiver. */
+	{
+		struct mg_sender *s;
+		CHECK_OK(mg_sender_new(b, 0, mg_receiver_handle(rx[7]), &s));
+		CHECK_OK(mg_sender_close(s));
+		mg_sender_free(s);
+		CHECK_EQ(mg_select_get(sel, 5000, &got, &m), MG_ECLOSED);
+		CHECK(got == rx[7]);
+	}
+	for (i = 0; i < N; i++) {
+		CHECK_OK(mg_select_remove(sel, rx[i]));
+		mg_receiver_free(rx[i]);
+	}
+	CHECK_EQ(mg_select_get(sel, 10, &got, &m), MG_ECLOSED);
+	mg_select_free(sel);
+	mg_router_free(b);
+	mg_router_free(a);
+}
+
+TEST(attach_rejects_duplicates_and_bad_arguments)
+{
+	struct mg_router *a = util_router(0, "a", 0, 0, false);
+	int sv[2], sv2[2];
+
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv2), 0);
+	CHECK_OK(mg_router_attach(a, sv[0], sv[0], 5, 0));
+	CHECK_EQ(mg_router_attach(a, sv2[0], sv2[0], 5, 0), -EEXIST);
+	CHECK_EQ(mg_router_attach(a, sv2[0], sv2[0], 0, 0), -EEXIST);
+	CHECK_EQ(mg_router_attach(a, -1, sv2[0], 9, 0), -EINVAL);
+	CHECK_EQ(mg_router_attach(a, sv2[0], sv2[0], 9, 0x80), -EINVAL);
+	close(sv2[0]);
+	close(sv2[1]);
+	close(sv[1]);
+	mg_router_free(a);
+}
+
+TEST(strerror_names_every_code)
+{
+	int c;
+
+	for (c = MG_EFIRST; c >= MG_ELAST; c--)
+		CHECK(strcmp(mg_strerror(c), "unknown error") != 0);
+	CHECK_STR(mg_strerror(0), "success");
+	CHECK_STR(mg_strerror(-ENOENT), "No such file or directory");
+	CHECK_STR(mg_strerror(12345), "unknown error");
+}
