@@ -357,6 +357,168 @@ int mg_select_get(struct mg_select *sel, int timeout_ms, struct mg_receiver **rx
                   struct mg_msg **msgp);
 void mg_select_free(struct mg_select *sel);
 
+
+/* ------------------------------------------------------------------------ */
+/* Contexts                                                                  */
+
+/*
+ * A context is another process running libmitogen: the stock agent, or
+ * this very program ("ship self").  Connecting is asynchronous underneath:
+ * mg_connect_start() returns at once and many connects run in parallel;
+ * mg_context_wait_ready() or a select over mg_context_ready_receiver()s
+ * collects them.
+ */
+struct mg_context;
+
+enum mg_method {
+	MG_METHOD_LOCAL = 1, /* a new child process on this machine */
+	MG_METHOD_FORK = 2,  /* a fork of the process that connects */
+};
+
+struct mg_connect_opts {
+	int method;               /* enum mg_method */
+	const char *name;         /* context name for logs; default made up */
+	struct mg_context *via;   /* connect through this context (a gateway) */
+	int connect_timeout_ms;   /* default 30000 */
+	const char *program;      /* local: run this program instead of the agent */
+	bool ship_self;           /* local: run this executable as the child */
+	const char *const *env;   /* local: extra "NAME=value" entries, NULL-ended */
+};
+
+/* Fills opts with defaults for method. */
+void mg_connect_opts_init(struct mg_connect_opts *opts, int method);
+
+/* Starts connecting and returns at once with a context in the connecting
+ * state.  Caller frees the context.  Thread: any. */
+int mg_connect_start(struct mg_router *router, const struct mg_connect_opts *opts,
+                     struct mg_context **ctxp);
+
+/* Waits until the context is ready: 0, or the connect's error (its text in
+ * mg_errdetail()), or -ETIMEDOUT.  Thread: any. */
+int mg_context_wait_ready(struct mg_context *ctx, int timeout_ms);
+
+/* A receiver that gets one message when the connect completes, or a dead
+ * message with the failure, for waiting on many connects with a select.
+ * Borrowed until the context is freed. */
+struct mg_receiver *mg_context_ready_receiver(struct mg_context *ctx);
+
+/* Starts and waits.  Caller frees.  Thread: any. */
+int mg_connect(struct mg_router *router, const struct mg_connect_opts *opts,
+               struct mg_context **ctxp);
+/* mg_connect() with method LOCAL or FORK; opts may be NULL. */
+int mg_local(struct mg_router *router, const struct mg_connect_opts *opts,
+             struct mg_context **ctxp);
+int mg_fork(struct mg_router *router, const struct mg_connect_opts *opts,
+            struct mg_context **ctxp);
+
+uint32_t mg_context_id(const struct mg_context *ctx);
+const char *mg_context_name(const struct mg_context *ctx);
+struct mg_router *mg_context_router(const struct mg_context *ctx);
+/* True once the context has disconnected or been shut down. */
+bool mg_context_is_gone(const struct mg_context *ctx);
+
+/* Asks the context to shut down (its own children first) and waits up to
+ * wait_ms for it to go; past that it is forced (local and fork children
+ * are killed).  0, or -ETIMEDOUT when it did not go even when forced.
+ * Thread: any. */
+int mg_context_shutdown(struct mg_context *ctx, int wait_ms);
+
+/* Shuts down (without waiting) if still connected, then frees. */
+void mg_context_free(struct mg_context *ctx);
+
+/* ------------------------------------------------------------------------ */
+/* Calls                                                                     */
+
+/* What a failed call reports.  type is the error's kind ("ValueError",
+ * "mitogen.NoSuchFunction", "mitogen.ArgumentError", "mitogen.Crash", ...),
+ * context and function say where it happened. */
+struct mg_error {
+	int code; /* MG_EREMOTE, MG_ENOFUNC, MG_EARGS, MG_ECRASH, ... */
+	char type[64];
+	char message[512];
+	char context[128];
+	char function[128];
+};
+
+/* The last call error reported to this thread.  Borrowed until the next
+ * call on this thread.  Thread: any. */
+const struct mg_error *mg_last_error(void);
+
+#define MG_FUNCTION_NAME_MAX 128
+
+/* Calls fn in ctx with fmt's arguments and waits for its reply (caller
+ * frees), which mg_msg_read() takes apart.  Returns 0, MG_EREMOTE /
+ * MG_ENOFUNC / MG_EARGS / MG_ECRASH with mg_last_error() filled, or a
+ * routing error (MG_EDISCONNECT when the context goes away meanwhile).
+ * Thread: any but the broker. */
+int mg_call(struct mg_context *ctx, const char *fn, struct mg_msg **replyp, const char *fmt, ...);
+int mg_vcall(struct mg_context *ctx, const char *fn, struct mg_msg **replyp, const char *fmt,
+             va_list ap);
+
+/* Starts a call and returns the receiver its reply will reach (caller
+ * frees); collect with mg_call_wait() or a select + mg_call_result(). */
+int mg_call_async(struct mg_context *ctx, const char *fn, struct mg_receiver **rxp,
+                  const char *fmt, ...);
+
+/* Calls without asking for a reply. */
+int mg_call_no_reply(struct mg_context *ctx, const char *fn, const char *fmt, ...);
+
+/* Waits on a receiver from mg_call_async(): returns as mg_call(). */
+int mg_call_wait(struct mg_receiver *rx, int timeout_ms, struct mg_msg **replyp);
+
+/* Interprets a reply message taken from a select: 0 (reply stays the
+ * caller's), or the error code with mg_last_error() filled (reply freed). */
+int mg_call_result(struct mg_msg *reply);
+
+/* A chain pipelines calls: the first failure fails every later call of the
+ * chain without running it, and is reported by the next call that waits. */
+struct mg_chain;
+int mg_chain_new(struct mg_context *ctx, struct mg_chain **chainp);
+int mg_chain_call_no_reply(struct mg_chain *chain, const char *fn, const char *fmt, ...);
+int mg_chain_call(struct mg_chain *chain, const char *fn, struct mg_msg **replyp,
+                  const char *fmt, ...);
+/* Starts a new chain (forgets an earlier failure). */
+void mg_chain_reset(struct mg_chain *chain);
+void mg_chain_free(struct mg_chain *chain);
+
+/* ------------------------------------------------------------------------ */
+/* Exported functions                                                        */
+
+struct mg_call;
+typedef int (*mg_export_fn)(struct mg_call *call);
+
+/* Registers fn under name in this program; contexts running this program
+ * can be called by that name.  Thread: any. */
+int mg_export(const char *name, mg_export_fn fn);
+
+/* MG_EXPORT(add) static int add(struct mg_call *call) { ... } registers
+ * "add" before main(). */
+#define MG_EXPORT(fn)                                                            \
+	static int fn(struct mg_call *);                                         \
+	__attribute__((constructor)) static void mg_export_init_##fn(void)       \
+	{                                                                        \
+		mg_export(#fn, fn);                                              \
+	}
+
+/* Reads the call's arguments; MG_EARGS when they do not match fmt (the
+ * function should then return -1 at once: the caller gets ArgumentError). */
+int mg_call_args(struct mg_call *call, const char *fmt, ...);
+/* Sets the reply values; returns 0 (or MG_EFORMAT etc.). */
+int mg_call_return(struct mg_call *call, const char *fmt, ...);
+/* Fails the call with an error of the given type; returns -1 so a function
+ * can "return mg_call_fail(...)". */
+int mg_call_fail(struct mg_call *call, const char *type, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The router of the context running the call; borrowed. */
+struct mg_router *mg_call_router(struct mg_call *call);
+/* The name of the function being called. */
+const char *mg_call_function(const struct mg_call *call);
+
+/* For "ship self" programs: call first thing in main().  When this process
+ * was started as a context, it runs the context and exits; otherwise it
+ * returns 0 at once. */
+int mg_child_main(int argc, char **argv);
+
 #ifdef __cplusplus
 }
 #endif

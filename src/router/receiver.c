@@ -21,6 +21,12 @@ static void cond_init_monotonic(pthread_cond_t *c)
 int mg_receiver_new(struct mg_router *r, uint32_t respondent, int policy,
                     struct mg_receiver **rxp)
 {
+	return mg__receiver_new_at(r, 0, respondent, policy, rxp);
+}
+
+int mg__receiver_new_at(struct mg_router *r, uint32_t handle, uint32_t respondent, int policy,
+                        struct mg_receiver **rxp)
+{
 	struct mg_receiver *rx;
 	struct mg_handler *h;
 	int rc;
@@ -42,7 +48,7 @@ int mg_receiver_new(struct mg_router *r, uint32_t respondent, int policy,
 	h->policy = policy;
 	h->rx = rx;
 	h->respondent = respondent;
-	if ((rc = mg__router_register(r, h, 0)) != 0) {
+	if ((rc = mg__router_register(r, h, handle)) != 0) {
 		pthread_cond_destroy(&rx->cond);
 		pthread_mutex_destroy(&rx->lock);
 		mg__free(rx);

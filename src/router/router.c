@@ -36,6 +36,7 @@ void mg__router_unref(struct mg_router *r)
 		return;
 	mg__idmap_fini(&r->routes);
 	mg__idmap_fini(&r->handlers);
+	mg__idmap_fini(&r->contexts);
 	mg__free(r->streams);
 	mg__free(r->name);
 	pthread_mutex_destroy(&r->lock);
@@ -60,6 +61,7 @@ int mg_router_new(const struct mg_router_opts *opts, struct mg_router **routerp)
 	pthread_mutex_init(&r->lock, NULL);
 	mg__idmap_init(&r->routes);
 	mg__idmap_init(&r->handlers);
+	mg__idmap_init(&r->contexts);
 	r->id = opts->context_id;
 	r->max_message_size = opts->max_message_size;
 	r->high_water = opts->high_water ? opts->high_water : DEFAULT_HIGH_WATER;

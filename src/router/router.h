@@ -44,6 +44,11 @@ struct mg_router {
 	uint32_t next_handle;
 	mg_disconnect_cb on_disconnect;
 	void *on_disconnect_arg;
+
+	/* Kept here for the context layer (guarded by lock too). */
+	struct mg_idmap contexts; /* context id -> struct mg_context (borrowed) */
+	uint32_t id_next, id_end; /* ids this process may hand its children */
+	bool context_services;    /* ALLOCATE_ID / FORWARD_LOG handlers added */
 };
 
 struct mg_receiver {
@@ -82,6 +87,9 @@ void mg__route_stream_lost(struct mg_router *r, struct mg_stream *s, int code, c
 void mg__route_notify_lost(struct mg_router *r, uint32_t id, const char *why);
 
 /* receiver.c */
+/* mg_receiver_new() on a given handle (0 allocates one); -EEXIST. */
+int mg__receiver_new_at(struct mg_router *r, uint32_t handle, uint32_t respondent, int policy,
+                        struct mg_receiver **rxp);
 /* Queues m on rx (ownership taken).  Called with the router lock held. */
 void mg__receiver_push(struct mg_receiver *rx, struct mg_msg *m);
 /* Marks rx shut down (router freed).  Called with the router lock held. */

@@ -1,0 +1,210 @@
+/*
+ * call.c: the caller's side of remote calls.  A call is one CALL_FUNCTION
+ * message; its reply comes to a receiver bound to the callee, so a callee
+ * that dies wakes the caller at once with MG_EDISCONNECT.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "context/calls.h"
+
+struct mg_chain {
+	struct mg_context *ctx;
+	int64_t id;
+};
+
+static atomic_llong next_chain = 1;
+
+/* Builds the CALL_FUNCTION message for fn(fmt...). */
+static int build(struct mg_context *c, const char *fn, int64_t chain, const char *fmt,
+                 va_list ap, struct mg_msg **msgp)
+{
+	char small[256], *wrapped = small;
+	size_t n = fn ? strlen(fn) : 0, flen = strlen(fmt ? fmt : "");
+	struct mg_msg *m;
+	int rc;
+
+	if (n == 0 || n >= MG_FUNCTION_NAME_MAX) {
+		mg__error_set_local(MG_ELIMIT, MG_ERR_ARGS, c->name, fn ? fn : "",
+		                    "function name of %zu bytes: the limit is %d", n,
+		                    MG_FUNCTION_NAME_MAX - 1);
+		return MG_ELIMIT;
+	}
+	/* The arguments travel as one array: wrap fmt in a tuple. */
+	if (flen + 3 > sizeof(small) && (wrapped = mg__malloc(flen + 3)) == NULL)
+		return -ENOMEM;
+	wrapped[0] = '(';
+	memcpy(wrapped + 1, fmt ? fmt : "", flen);
+	wrapped[flen + 1] = ')';
+	wrapped[flen + 2] = '\0';
+	if ((rc = mg_msg_pack(&m, "aSi", (size_t)3, fn, n, chain)) == 0 &&
+	    (rc = mg_msg_vappend(m, wrapped, ap)) != 0)
+		mg_msg_free(m);
+	if (wrapped != small)
+		mg__free(wrapped);
+	if (rc == 0)
+		*msgp = m;
+	return rc;
+}
+
+static int send_call(struct mg_context *c, const char *fn, int64_t chain, bool want_reply,
+                     struct mg_receiver **rxp, const char *fmt, va_list ap)
+{
+	struct mg_receiver *rx = NULL;
+	struct mg_msg *m;
+	int rc;
+
+	if ((rc = build(c, fn, chain, fmt, ap, &m)) != 0)
+		return rc;
+	if (want_reply) {
+		if ((rc = mg_receiver_new(c->router, c->id, MG_POLICY_ANY, &rx)) != 0) {
+			mg_msg_free(m);
+			return rc;
+		}
+		mg_msg_set_reply_to(m, mg_receiver_handle(rx));
+	}
+	if ((rc = mg_router_send(c->router, c->id, MG_HANDLE_CALL_FUNCTION, m)) != 0) {
+		mg_receiver_free(rx);
+		return rc;
+	}
+	if (rxp != NULL)
+		*rxp = rx;
+	return 0;
+}
+
+int mg_call_result(struct mg_msg *reply)
+{
+	int rc;
+
+	if (!mg__reply_is_error(reply))
+		return 0;
+	rc = mg__error_from_reply(reply);
+	mg_msg_free(reply);
+	return rc;
+}
+
+int mg_call_wait(struct mg_receiver *rx, int timeout_ms, struct mg_msg **replyp)
+{
+	struct mg_msg *m;
+	int rc = mg_receiver_get(rx, timeout_ms, &m);
+
+	if (rc != 0) {
+		mg__error_set_local(rc, "mitogen.ChannelError", "", "", "%s", mg_errdetail());
+		return rc;
+	}
+	if ((rc = mg_call_result(m)) != 0)
+		return rc;
+	*replyp = m;
+	return 0;
+}
+
+int mg_vcall(struct mg_context *c, const char *fn, struct mg_msg **replyp, const char *fmt,
+             va_list ap)
+{
+	struct mg_receiver *rx;
+	int rc;
+
+	if ((rc = send_call(c, fn, 0, true, &rx, fmt, ap)) != 0)
+		return rc;
+	rc = mg_call_wait(rx, -1, replyp);
+	mg_receiver_free(rx);
+	return rc;
+}
+
+int mg_call(struct mg_context *c, const char *fn, struct mg_msg **replyp, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = mg_vcall(c, fn, replyp, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int mg_call_async(struct mg_context *c, const char *fn, struct mg_receiver **rxp,
+                  const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = send_call(c, fn, 0, true, rxp, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int mg_call_no_reply(struct mg_context *c, const char *fn, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = send_call(c, fn, 0, false, NULL, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* ---- chains ------------------------------------------------------------- */
+
+int mg_chain_new(struct mg_context *c, struct mg_chain **chainp)
+{
+	struct mg_chain *ch = mg__calloc(1, sizeof(*ch));
+
+	if (ch == NULL)
+		return -ENOMEM;
+	ch->ctx = c;
+	ch->id = atomic_fetch_add(&next_chain, 1);
+	*chainp = ch;
+	return 0;
+}
+
+int mg_chain_call_no_reply(struct mg_chain *ch, const char *fn, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = send_call(ch->ctx, fn, ch->id, false, NULL, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int mg_chain_call(struct mg_chain *ch, const char *fn, struct mg_msg **replyp, const char *fmt,
+                  ...)
+{
+	struct mg_receiver *rx;
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = send_call(ch->ctx, fn, ch->id, true, &rx, fmt, ap);
+	va_end(ap);
+	if (rc != 0)
+		return rc;
+	rc = mg_call_wait(rx, -1, replyp);
+	mg_receiver_free(rx);
+	return rc;
+}
+
+/* Tells the callee to forget the chain's failure, if any. */
+static void forget(struct mg_chain *ch)
+{
+	if (!mg_context_is_gone(ch->ctx))
+		mg_call_no_reply(ch->ctx, MG_FORGET_CHAIN, "i", ch->id);
+}
+
+void mg_chain_reset(struct mg_chain *ch)
+{
+	forget(ch);
+	ch->id = atomic_fetch_add(&next_chain, 1);
+}
+
+void mg_chain_free(struct mg_chain *ch)
+{
+	if (ch == NULL)
+		return;
+	forget(ch);
+	mg__free(ch);
+}

@@ -1,0 +1,457 @@
+/*
+ * test_calls.c: the call machinery against real child processes.  The
+ * children here are forked by the test itself and run mg__child_serve()
+ * on a socketpair, so these cases exercise the context layer alone; the
+ * connection methods have their own suite.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+#include "context/calls.h"
+#include "util.h"
+
+/* ---- functions the children export ------------------------------------ */
+
+MG_EXPORT(add)
+static int add(struct mg_call *call)
+{
+	int64_t a, b;
+
+	if (mg_call_args(call, "ii", &a, &b) != 0)
+		return -1;
+	return mg_call_return(call, "i", a + b);
+}
+
+MG_EXPORT(fail_value)
+static int fail_value(struct mg_call *call)
+{
+	return mg_call_fail(call, "ValueError", "bad value %d", 42);
+}
+
+MG_EXPORT(crash)
+static int crash(struct mg_call *call)
+{
+	volatile int *p = NULL;
+
+	*p = 1;
+	return 0;
+}
+
+MG_EXPORT(sleep_ms)
+static int sleep_ms(struct mg_call *call)
+{
+	int64_t ms;
+
+	if (mg_call_args(call, "i", &ms) != 0)
+		return -1;
+	usleep((useconds_t)ms * 1000);
+	return 0;
+}
+
+MG_EXPORT(getpid_fn)
+static int getpid_fn(struct mg_call *call)
+{
+	return mg_call_return(call, "i", (int64_t)getpid());
+}
+
+static int marked;
+
+MG_EXPORT(mark)
+static int mark(struct mg_call *call)
+{
+	marked++;
+	return 0;
+}
+
+MG_EXPORT(get_mark)
+static int get_mark(struct mg_call *call)
+{
+	return mg_call_return(call, "i", (int64_t)marked);
+}
+
+MG_EXPORT(count_to)
+static int count_to(struct mg_call *call)
+{
+	struct mg_sender *s;
+	int64_t n, i;
+
+	if (mg_call_args(call, "hi", &s, &n) != 0)
+		return -1;
+	for (i = 0; i < n; i++)
+		mg_sender_sendf(s, "i", i);
+	mg_sender_close(s);
+	mg_sender_free(s);
+	return 0;
+}
+
+MG_EXPORT(say)
+static int say(struct mg_call *call)
+{
+	const char *text;
+
+	if (mg_call_args(call, "s", &text) != 0)
+		return -1;
+	printf("%s\n", text);
+	fprintf(stderr, "err: %s\n", text);
+	mg_log(MG_LOG_WARNING, "user", "logged: %s", text);
+	return 0;
+}
+
+/* ---- a child made by hand --------------------------------------------- */
+
+static void reap_child(struct mg_context *c)
+{
+	int status;
+
+	if (c->pid > 0 && waitpid(c->pid, &status, 0) == c->pid)
+		c->pid = 0;
+}
+
+static void kill_child(struct mg_context *c)
+{
+	if (c->pid > 0)
+		kill(c->pid, SIGKILL);
+}
+
+static int reap_op(struct mg_context *c, int ms)
+{
+	reap_child(c);
+	return 0;
+}
+
+static const struct mg_conn_ops test_ops = {kill_child, reap_op, NULL};
+
+/* Forks a child context with id on a socketpair and returns it ready. */
+static struct mg_context *fork_child(struct mg_router *r, uint32_t id, const char *name)
+{
+	struct mg_connect_opts o;
+	struct mg_context *c;
+	struct mg_boot boot;
+	int sv[2];
+	pid_t pid;
+
+	memset(&boot, 0, sizeof(boot));
+	boot.context_id = id;
+	boot.parent_id = 0;
+	boot.ancestors[0] = 0;
+	boot.nancestors = 1;
+	snprintf(boot.name, sizeof(boot.name), "%s", name);
+	boot.log_level = mg_log_level("mitogen");
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		/* No death signal: a lost parent stream alone must end it. */
+		close(sv[0]);
+		_exit(mg__child_serve(sv[1], sv[1], &boot));
+	}
+	close(sv[1]);
+	memset(&o, 0, sizeof(o));
+	o.method = MG_METHOD_FORK;
+	o.name = name;
+	CHECK_OK(mg__context_new(r, &o, id, &c));
+	c->pid = pid;
+	c->ops = &test_ops;
+	CHECK_OK(mg_router_attach(r, sv[0], sv[0], id, 0));
+	mg__context_set_ready(c);
+	return c;
+}
+
+static struct mg_router *master(void)
+{
+	return util_router(0, "master", 0, 0, false);
+}
+
+TEST(call_returns_values)
+{
+	struct mg_router *r = master();
+	struct mg_context *c = fork_child(r, 1, "child-1");
+	struct mg_msg *reply;
+	int64_t sum;
+
+	CHECK_OK(mg_context_wait_ready(c, 1000));
+	CHECK_OK(mg_call(c, "add", &reply, "ii", (int64_t)2, (int64_t)3));
+	CHECK_OK(mg_msg_read(reply, "i", &sum));
+	CHECK_EQ(sum, 5);
+	mg_msg_free(reply);
+	CHECK_OK(mg_context_shutdown(c, 2000));
+	CHECK(mg_context_is_gone(c));
+	mg_context_free(c);
+	mg_router_free(r);
+}
+
+TEST(remote_errors_keep_type_message_context_and_function)
+{
+	struct mg_router *r = master();
+	struct mg_context *c = fork_child(r, 1, "child-1");
+	const struct mg_error *e;
+	struct mg_msg *reply;
+
+	CHECK_EQ(mg_call(c, "fail_value", &reply, ""), MG_EREMOTE);
+	e = mg_last_error();
+	CHECK_EQ(e->code, MG_EREMOTE);
+	CHECK_STR(e->type, "ValueError");
+	CHECK_STR(e->message, "bad value 42");
+	CHECK_STR(e->context, "child-1");
+	CHECK_STR(e->function, "fail_value");
+	CHECK(strstr(mg_errdetail(), "ValueError") != NULL);
+
+	CHECK_EQ(mg_call(c, "no_such_function", &reply, ""), MG_ENOFUNC);
+	CHECK_STR(mg_last_error()->type, "mitogen.NoSuchFunction");
+	CHECK_STR(mg_last_error()->function, "no_such_function");
+
+	CHECK_EQ(mg_call(c, "add", &reply, "s", "two"), MG_EARGS);
+	CHECK_STR(mg_last_error()->type, "mitogen.ArgumentError");
+	CHECK_EQ(mg_call(c, "add", &reply, "iii", (int64_t)1, (int64_t)2, (int64_t)3), MG_EARGS);
+	CHECK_EQ(mg_call(c, "add", &reply, "i", (int64_t)1), MG_EARGS);
+	{
+		char longname[300];
+		memset(longname, 'f', sizeof(longname) - 1);
+		longname[sizeof(longname) - 1] = '\0';
+		CHECK_EQ(mg_call(c, longname, &reply, ""), MG_ELIMIT);
+	}
+	/* After all that the context still answers. */
+	CHECK_OK(mg_call(c, "add", &reply, "ii", (int64_t)1, (int64_t)1));
+	mg_msg_free(reply);
+	mg_context_free(c);
+	mg_router_free(r);
+}
+
+TEST(a_crash_is_reported_as_a_crash)
+{
+	struct mg_router *r = master();
+	struct mg_context *c = fork_child(r, 1, "child-1");
+	struct mg_msg *reply;
+
+	CHECK_EQ(mg_call(c, "crash", &reply, ""), MG_ECRASH);
+	CHECK_STR(mg_last_error()->type, "mitogen.Crash");
+	CHECK(strstr(mg_last_error()->message, "SIGSEGV") != NULL);
+	CHECK_STR(mg_last_error()->function, "crash");
+	/* The context is gone after it; calls now fail at once. */
+	CHECK_EQ(mg_call(c, "add", &reply, "ii", (int64_t)1, (int64_t)1), MG_EDISCONNECT);
+	mg_context_free(c);
+	mg_router_free(r);
+}
+
+TEST(sigkill_during_a_call_is_a_disconnect)
+{
+	struct mg_router *r = master();
+	struct mg_context *c = fork_child(r, 1, "child-1");
+	struct mg_receiver *rx;
+	struct mg_msg *reply;
+	int64_t t0;
+
+	CHECK_OK(mg_call_async(c, "sleep_ms", &rx, "i", (int64_t)10000));
+	usleep(20000);
+	t0 = mg__now_ns();
+	kill(c->pid, SIGKILL);
+	CHECK_EQ(mg_call_wait(rx, 5000, &reply), MG_EDISCONNECT);
+	printf("    disconnect reported %.2f ms after SIGKILL\n", (mg__now_ns() - t0) / 1e6);
+	mg_receiver_free(rx);
+	mg_context_free(c);
+	mg_router_free(r);
+}
+
+TEST(chain_failure_fails_later_calls_without_running_them)
+{
+	struct mg_router *r = master();
+	struct mg_context *c = fork_child(r, 1, "child-1");
+	struct mg_chain *ch;
+	struct mg_msg *reply;
+	int64_t v;
+
+	CHECK_OK(mg_chain_new(c, &ch));
+	CHECK_OK(mg_chain_call_no_reply(ch, "mark", ""));
+	CHECK_OK(mg_chain_call_no_reply(ch, "fail_value", ""));
+	CHECK_OK(mg_chain_call_no_reply(ch, "mark", ""));
+	CHECK_EQ(mg_chain_call(ch, "get_mark", &reply, ""), MG_EREMOTE);
+	CHECK_STR(mg_last_error()->type, "ValueError");
+	CHECK_STR(mg_last_error()->function, "fail_value");
+	/* Only the first mark ran. */
+	CHECK_OK(mg_call(c, "get_mark", &reply, ""));
+	CHECK_OK(mg_msg_read(reply, "i", &v));
+	mg_msg_free(reply);
+	CHECK_EQ(v, 1);
+	/* A reset chain runs again. */
+	mg_chain_reset(ch);
+	CHECK_OK(mg_chain_call_no_reply(ch, "mark", ""));
+	CHECK_OK(mg_chain_call(ch, "get_mark", &reply, ""));
+	CHECK_OK(mg_msg_read(reply, "i", &v));
+	mg_msg_free(reply);
+	CHECK_EQ(v, 2);
+	mg_chain_free(ch);
+	mg_context_free(c);
+	mg_router_free(r);
+}
+
+TEST(senders_stream_values_back_and_select_waits_on_them)
+{
+	struct mg_router *r = master();
+	struct mg_context *c1 = fork_child(r, 1, "child-1"), *c2 = fork_child(r, 2, "child-2");
+	struct mg_receiver *rx1, *rx2, *got, *calls[2];
+	struct mg_sender *s1, *s2;
+	struct mg_select *sel;
+	int64_t next[2] = {0, 0};
+	int closed = 0, i;
+	struct mg_msg *m;
+
+	CHECK_OK(mg_receiver_new(r, MG_NO_RESPONDENT, MG_POLICY_ANY, &rx1));
+	CHECK_OK(mg_receiver_new(r, MG_NO_RESPONDENT, MG_POLICY_ANY, &rx2));
+	CHECK_OK(mg_receiver_to_sender(rx1, &s1));
+	CHECK_OK(mg_receiver_to_sender(rx2, &s2));
+	CHECK_OK(mg_select_new(&sel));
+	CHECK_OK(mg_select_add(sel, rx1));
+	CHECK_OK(mg_select_add(sel, rx2));
+	CHECK_OK(mg_call_async(c1, "count_to", &calls[0], "hi", s1, (int64_t)500));
+	CHECK_OK(mg_call_async(c2, "count_to", &calls[1], "hi", s2, (int64_t)300));
+	while (closed < 2) {
+		int rc = mg_select_get(sel, 5000, &got, &m);
+		int k = got == rx1 ? 0 : 1;
+		int64_t v;
+		if (rc == MG_ECLOSED) {
+			CHECK_EQ(next[k], k == 0 ? 500 : 300);
+			mg_select_remove(sel, got);
+			closed++;
+			continue;
+		}
+		CHECK_OK(rc);
+		CHECK_OK(mg_msg_read(m, "i", &v));
+		CHECK_EQ(v, next[k]);
+		next[k]++;
+		mg_msg_free(m);
+	}
+	for (i = 0; i < 2; i++) {
+		CHECK_OK(mg_call_wait(calls[i], 5000, &m));
+		mg_msg_free(m);
+		mg_receiver_free(calls[i]);
+	}
+	mg_select_free(sel);
+	mg_sender_free(s1);
+	mg_sender_free(s2);
+	mg_receiver_free(rx1);
+	mg_receiver_free(rx2);
+	mg_context_free(c1);
+	mg_context_free(c2);
+	mg_router_free(r);
+}
+
+struct seen_logs {
+	pthread_mutex_t lock;
+	int stdout_line, stderr_line, user_line;
+};
+
+static void log_cb(void *arg, const struct mg_log_record *rec)
+{
+	struct seen_logs *s = arg;
+
+	pthread_mutex_lock(&s->lock);
+	if (strcmp(rec->context, "talker") == 0) {
+		if (strcmp(rec->logger, "stdout") == 0 && strcmp(rec->message, "hi there") == 0)
+			s->stdout_line++;
+		if (strcmp(rec->logger, "stderr") == 0 && strcmp(rec->message, "err: hi there") == 0)
+			s->stderr_line++;
+		if (strcmp(rec->logger, "user") == 0 && strcmp(rec->message, "logged: hi there") == 0)
+			s->user_line++;
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+TEST(child_output_and_logs_reach_the_master_tagged)
+{
+	struct seen_logs s = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0};
+	struct mg_router *r;
+	struct mg_context *c;
+	struct mg_msg *reply;
+	int done = 0;
+
+	mg_log_set_handler(log_cb, &s, MG_LOG_INFO);
+	r = master();
+	c = fork_child(r, 1, "talker");
+	CHECK_OK(mg_call(c, "say", &reply, "s", "hi there"));
+	mg_msg_free(reply);
+	UTIL_WAIT_FOR((pthread_mutex_lock(&s.lock), done = s.stdout_line && s.stderr_line &&
+	               s.user_line, pthread_mutex_unlock(&s.lock), done), 5000);
+	CHECK_EQ(s.stdout_line, 1);
+	CHECK_EQ(s.stderr_line, 1);
+	CHECK_EQ(s.user_line, 1);
+	mg_context_free(c);
+	mg_router_free(r);
+	mg_log_set_handler(NULL, NULL, MG_LOG_WARNING);
+}
+
+TEST_T(ten_thousand_calls_in_flight_across_a_hundred_contexts, 120)
+{
+	enum { N = 100, CALLS = 10000 };
+	struct mg_router *r = master();
+	struct mg_context *c[N];
+	struct mg_receiver **rx = calloc(CALLS, sizeof(*rx));
+	int i;
+
+	for (i = 0; i < N; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "c%d", i);
+		c[i] = fork_child(r, (uint32_t)(i + 1), name);
+	}
+	for (i = 0; i < CALLS; i++)
+		CHECK_OK(mg_call_async(c[i % N], "add", &rx[i], "ii", (int64_t)i, (int64_t)(i % N)));
+	for (i = 0; i < CALLS; i++) {
+		struct mg_msg *m;
+		int64_t v;
+		CHECK_OK(mg_call_wait(rx[i], 30000, &m));
+		CHECK_OK(mg_msg_read(m, "i", &v));
+		CHECK_EQ(v, i + i % N);
+		mg_msg_free(m);
+		mg_receiver_free(rx[i]);
+	}
+	for (i = 0; i < N; i++)
+		mg_context_free(c[i]);
+	free(rx);
+	mg_router_free(r);
+}
+
+TEST(a_killed_master_takes_its_descendants_down)
+{
+	int p[2];
+	pid_t m, child;
+	int64_t t0;
+
+	/* We adopt orphans so the grandchild can be reaped here. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	CHECK_EQ(pipe(p), 0);
+	m = fork();
+	CHECK(m >= 0);
+	if (m == 0) {
+		struct mg_router *r = master();
+		struct mg_context *c = fork_child(r, 1, "orphan");
+		struct mg_msg *reply;
+		int64_t pid;
+
+		/* The child must not die with its parent's death signal: only
+		 * the lost stream should end it. */
+		if (mg_call(c, "getpid_fn", &reply, "") != 0 || mg_msg_read(reply, "i", &pid) != 0)
+			_exit(1);
+		kill((pid_t)pid, 0);
+		if (write(p[1], &pid, sizeof(pid)) != sizeof(pid))
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(p[1]);
+	{
+		int64_t pid;
+		CHECK_EQ(read(p[0], &pid, sizeof(pid)), (ssize_t)sizeof(pid));
+		child = (pid_t)pid;
+	}
+	close(p[0]);
+	kill(m, SIGKILL);
+	waitpid(m, NULL, 0);
+	t0 = mg__now_ms();
+	/* The orphan is ours now: it must exit on its own. */
+	CHECK_EQ(waitpid(child, NULL, 0), child);
+	printf("    descendant exited %lld ms after its master was killed\n",
+	       (long long)(mg__now_ms() - t0));
+}
