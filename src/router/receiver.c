@@ -56,6 +56,7 @@ int mg__receiver_new_at(struct mg_router *r, uint32_t handle, uint32_t responden
 		return rc;
 	}
 	mg__router_ref(r);
+	atomic_init(&rx->refs, 1);
 	rx->router = r;
 	rx->handle = h->handle;
 	*rxp = rx;
@@ -74,12 +75,16 @@ void mg__receiver_push(struct mg_receiver *rx, struct mg_msg *m)
 
 	pthread_mutex_lock(&rx->lock);
 	rc = rx->closed ? MG_ECLOSED : mg__ring_push(&rx->q, m);
-	if (rc == 0)
-		pthread_cond_signal(&rx->cond);
 	sel = rx->sel;
 	pthread_mutex_unlock(&rx->lock);
+	/* Signalled unlocked, so the woken thread does not block at once on
+	 * the lock we still held. */
+	if (rc == 0)
+		pthread_cond_signal(&rx->cond);
 	if (rc != 0) {
-		mg__error("receiver %u: dropped a message: %s", rx->handle, mg_strerror(rc));
+		/* Closed between the router's look-up and now. */
+		mg__router_send_dead(rx->router, &m->hdr, rc, "handle %u at context %u: %s",
+		                     rx->handle, rx->router->id, mg_strerror(rc));
 		mg_msg_free(m);
 		return;
 	}
@@ -211,15 +216,17 @@ void mg_receiver_close(struct mg_receiver *rx)
 		mg__select_notify(sel, rx);
 }
 
-void mg_receiver_free(struct mg_receiver *rx)
+void mg__receiver_ref(struct mg_receiver *rx)
+{
+	atomic_fetch_add(&rx->refs, 1);
+}
+
+void mg__receiver_unref(struct mg_receiver *rx)
 {
 	struct mg_msg *m;
 
-	if (rx == NULL)
+	if (atomic_fetch_sub(&rx->refs, 1) != 1)
 		return;
-	mg_receiver_close(rx);
-	if (rx->sel != NULL)
-		mg_select_remove(rx->sel, rx);
 	while ((m = mg__ring_pop(&rx->q)) != NULL)
 		mg_msg_free(m);
 	mg__ring_fini(&rx->q);
@@ -227,6 +234,16 @@ void mg_receiver_free(struct mg_receiver *rx)
 	pthread_mutex_destroy(&rx->lock);
 	mg__router_unref(rx->router);
 	mg__free(rx);
+}
+
+void mg_receiver_free(struct mg_receiver *rx)
+{
+	if (rx == NULL)
+		return;
+	mg_receiver_close(rx);
+	if (rx->sel != NULL)
+		mg_select_remove(rx->sel, rx);
+	mg__receiver_unref(rx);
 }
 
 int mg_receiver_to_sender(struct mg_receiver *rx, struct mg_sender **senderp)

@@ -235,8 +235,13 @@ static void invoke(struct mg_router *r, struct mg_msg *m)
 	}
 	m->router = r;
 	if (h->rx != NULL) {
-		mg__receiver_push(h->rx, m);
+		/* Push outside the router lock: the woken thread often wants
+		 * that lock at once. */
+		struct mg_receiver *rx = h->rx;
+		mg__receiver_ref(rx);
 		pthread_mutex_unlock(&r->lock);
+		mg__receiver_push(rx, m);
+		mg__receiver_unref(rx);
 		return;
 	}
 	cb = h->cb;

@@ -52,6 +52,7 @@ struct mg_router {
 };
 
 struct mg_receiver {
+	atomic_int refs;          /* the owner's, plus deliveries in progress */
 	struct mg_router *router; /* holds a reference */
 	uint32_t handle;
 	pthread_mutex_t lock;
@@ -90,8 +91,11 @@ void mg__route_notify_lost(struct mg_router *r, uint32_t id, const char *why);
 /* mg_receiver_new() on a given handle (0 allocates one); -EEXIST. */
 int mg__receiver_new_at(struct mg_router *r, uint32_t handle, uint32_t respondent, int policy,
                         struct mg_receiver **rxp);
-/* Queues m on rx (ownership taken).  Called with the router lock held. */
+/* Queues m on rx (ownership taken).  The caller holds a reference to rx
+ * (mg__receiver_ref() under the router lock) and not the router lock. */
 void mg__receiver_push(struct mg_receiver *rx, struct mg_msg *m);
+void mg__receiver_ref(struct mg_receiver *rx);
+void mg__receiver_unref(struct mg_receiver *rx);
 /* Marks rx shut down (router freed).  Called with the router lock held. */
 void mg__receiver_shutdown(struct mg_receiver *rx);
 /* Non-blocking get: -EAGAIN when empty; *morep says more are queued. */
