@@ -101,6 +101,69 @@ static int say(struct mg_call *call)
 	return 0;
 }
 
+/* Writes bytes straight onto the channel to the parent, as a hostile or
+ * broken child would. */
+static void write_raw_up(const void *p, size_t n)
+{
+	struct mg_router *r = mg__self_router();
+	int fd = r->parent->wfd;
+
+	pthread_mutex_lock(&r->parent->lock);
+	if (write(fd, p, n) != (ssize_t)n)
+		abort();
+	pthread_mutex_unlock(&r->parent->lock);
+}
+
+MG_EXPORT(send_garbage)
+static int send_garbage(struct mg_call *call)
+{
+	write_raw_up("this is not a frame at all, not even close....", 46);
+	return 0;
+}
+
+MG_EXPORT(forge_source)
+static int forge_source(struct mg_call *call)
+{
+	int64_t victim, handle;
+	struct mg_frame_hdr h;
+	uint8_t hdr[MG_FRAME_HDR_LEN];
+
+	if (mg_call_args(call, "ii", &victim, &handle) != 0)
+		return -1;
+	/* Pretend to be the sibling, then the master itself. */
+	h = (struct mg_frame_hdr){MG_ENC_RAW, 0, (uint32_t)victim, (uint32_t)victim,
+	                          (uint32_t)handle, 0, 0};
+	mg__frame_encode(&h, hdr);
+	write_raw_up(hdr, sizeof(hdr));
+	h.src_id = h.auth_id = 0;
+	mg__frame_encode(&h, hdr);
+	write_raw_up(hdr, sizeof(hdr));
+	return 0;
+}
+
+MG_EXPORT(call_parent)
+static int call_parent(struct mg_call *call)
+{
+	struct mg_router *r = mg_call_router(call);
+	struct mg_receiver *rx;
+	struct mg_msg *m;
+	int rc;
+
+	if (mg_receiver_new(r, 0, MG_POLICY_ANY, &rx) != 0)
+		return -1;
+	if (mg_msg_pack(&m, "aSi()", (size_t)3, "add", (size_t)3, (int64_t)0) != 0)
+		return -1;
+	mg_msg_set_reply_to(m, mg_receiver_handle(rx));
+	mg_router_send(r, 0, MG_HANDLE_CALL_FUNCTION, m);
+	rc = mg_receiver_get(rx, 5000, &m);
+	mg_receiver_free(rx);
+	if (rc == 0) {
+		mg_msg_free(m);
+		return mg_call_fail(call, "Unexpected", "the parent ran a call from its child");
+	}
+	return mg_call_fail(call, "Refused", "%s: %s", mg_strerror(rc), mg_errdetail());
+}
+
 /* ---- a child made by hand --------------------------------------------- */
 
 static void reap_child(struct mg_context *c)
@@ -145,8 +208,13 @@ static struct mg_context *fork_child(struct mg_router *r, uint32_t id, const cha
 	pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
-		/* No death signal: a lost parent stream alone must end it. */
-		close(sv[0]);
+		/* No death signal: a lost parent stream alone must end it.  And
+		 * no inherited fds: a sibling's channel held open here would
+		 * hide that sibling's EOF. */
+		int fd;
+		for (fd = 3; fd < 1024; fd++)
+			if (fd != sv[1])
+				close(fd);
 		_exit(mg__child_serve(sv[1], sv[1], &boot));
 	}
 	close(sv[1]);
@@ -454,4 +522,49 @@ TEST(a_killed_master_takes_its_descendants_down)
 	CHECK_EQ(waitpid(child, NULL, 0), child);
 	printf("    descendant exited %lld ms after its master was killed\n",
 	       (long long)(mg__now_ms() - t0));
+}
+
+TEST(a_hostile_child_is_cut_off_alone)
+{
+	struct mg_router *r = master();
+	struct mg_context *bad = fork_child(r, 1, "bad"), *good = fork_child(r, 2, "good");
+	struct mg_receiver *rx;
+	struct mg_msg *m;
+
+	/* Forged ids are dropped: the receiver sees nothing. */
+	CHECK_OK(mg_receiver_new(r, MG_NO_RESPONDENT, MG_POLICY_ANY, &rx));
+	CHECK_OK(mg_call(bad, "forge_source", &m, "ii", (int64_t)2,
+	                 (int64_t)mg_receiver_handle(rx)));
+	mg_msg_free(m);
+	CHECK_EQ(mg_receiver_get(rx, 200, &m), -ETIMEDOUT);
+	/* Garbage disconnects the sender only. */
+	CHECK_EQ(mg_call(bad, "send_garbage", &m, ""), MG_EDISCONNECT);
+	CHECK(mg_context_is_gone(bad));
+	CHECK_OK(mg_call(good, "add", &m, "ii", (int64_t)20, (int64_t)22));
+	{
+		int64_t v;
+		CHECK_OK(mg_msg_read(m, "i", &v));
+		CHECK_EQ(v, 42);
+	}
+	mg_msg_free(m);
+	mg_receiver_free(rx);
+	mg_context_free(bad);
+	mg_context_free(good);
+	mg_router_free(r);
+}
+
+TEST(a_child_cannot_call_its_parent)
+{
+	struct mg_router *r = master();
+	struct mg_context *c = fork_child(r, 1, "child");
+	struct mg_msg *m;
+
+	/* The master has no dispatcher; and the child cannot reach handle
+	 * CALL_FUNCTION anywhere above it with authority.  Ask the child to
+	 * try: it reports what the master answered. */
+	CHECK_EQ(mg_call(c, "call_parent", &m, ""), MG_EREMOTE);
+	CHECK(strstr(mg_last_error()->message, "handle closed") != NULL ||
+	      strstr(mg_last_error()->message, "refused") != NULL);
+	mg_context_free(c);
+	mg_router_free(r);
 }

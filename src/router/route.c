@@ -57,6 +57,9 @@ void mg__route_notify_lost(struct mg_router *r, uint32_t id, const char *why)
 	cb = r->on_disconnect;
 	cb_arg = r->on_disconnect_arg;
 	pthread_mutex_unlock(&r->lock);
+	/* The context layer first, so a woken waiter finds the context gone. */
+	if (cb != NULL)
+		cb(cb_arg, id);
 	/* The dead message looks like a reply from the lost context. */
 	memset(&h, 0, sizeof(h));
 	h.src_id = r->id;
@@ -66,8 +69,6 @@ void mg__route_notify_lost(struct mg_router *r, uint32_t id, const char *why)
 		mg__router_send_dead(r, &h, MG_EDISCONNECT, "context %u disconnected: %s", id, why);
 	}
 	mg__free(handles);
-	if (cb != NULL)
-		cb(cb_arg, id);
 }
 
 static bool is_ancestor(struct mg_router *r, uint32_t id)
