@@ -208,14 +208,14 @@ static bool has_parent_authority(struct mg_router *r, uint32_t auth)
 
 static void invoke_on_broker(void *arg);
 
-static void invoke(struct mg_router *r, struct mg_msg *m)
+/* Delivers m to its local handle.  Called with the router lock held; it
+ * is released before anything that could take long or take it again. */
+static void invoke_locked(struct mg_router *r, struct mg_msg *m)
 {
-	struct mg_handler *h;
+	struct mg_handler *h = mg__idmap_get(&r->handlers, m->hdr.handle);
 	mg_handler_cb cb;
 	void *cb_arg;
 
-	pthread_mutex_lock(&r->lock);
-	h = mg__idmap_get(&r->handlers, m->hdr.handle);
 	if (h == NULL) {
 		pthread_mutex_unlock(&r->lock);
 		mg__router_send_dead(r, &m->hdr, MG_ECLOSED, "no handler for handle %u at context %u",
@@ -260,7 +260,8 @@ static void invoke_on_broker(void *arg)
 {
 	struct mg_msg *m = arg;
 
-	invoke(m->router, m);
+	pthread_mutex_lock(&m->router->lock);
+	invoke_locked(m->router, m);
 }
 
 /* ---- routing ------------------------------------------------------------ */
@@ -274,37 +275,37 @@ static struct mg_stream *stream_for(struct mg_router *r, uint32_t id)
 }
 
 /* The reverse-path check: a message must arrive on the stream that routes
- * back to its claimed authority and source. */
+ * back to its claimed authority and source.  Called locked. */
 static bool from_expected_stream(struct mg_router *r, struct mg_msg *m, struct mg_stream *in)
 {
-	bool ok;
+	return stream_for(r, m->hdr.auth_id) == in &&
+	       (m->hdr.src_id == m->hdr.auth_id || stream_for(r, m->hdr.src_id) == in);
+}
 
-	pthread_mutex_lock(&r->lock);
-	ok = stream_for(r, m->hdr.auth_id) == in &&
-	     (m->hdr.src_id == m->hdr.auth_id || stream_for(r, m->hdr.src_id) == in);
-	pthread_mutex_unlock(&r->lock);
-	if (!ok)
-		mg__error("%s: dropped message claiming src %u auth %u from the stream of "
-		          "context %u: bad source",
-		          r->name, m->hdr.src_id, m->hdr.auth_id, in->peer_id);
-	return ok;
+/* Forwards m through out (referenced by the caller, released here). */
+static void forward(struct mg_router *r, struct mg_msg *m, struct mg_stream *out,
+                    struct mg_stream *in)
+{
+	struct mg_frame_hdr h = m->hdr;
+	uint32_t peer = out->peer_id;
+	int rc = mg__stream_send(out, &h, m, in == NULL);
+
+	mg__stream_unref(out);
+	if (rc != 0)
+		mg__router_send_dead(r, &h, rc, "context %u: stream to %u lost: %s", r->id, peer,
+		                     mg_strerror(rc));
+	mg_msg_free(m);
 }
 
 void mg__router_route(struct mg_router *r, struct mg_msg *m, struct mg_stream *in)
 {
-	struct mg_stream *out;
 	struct mg_frame_hdr h = m->hdr;
-	uint32_t peer;
-	int rc;
+	struct mg_stream *out;
 
 	if (mg__log_enabled(MG_LOG_DEBUG, true))
 		mg__log_io("%s: route dst=%u src=%u auth=%u handle=%u reply_to=%u len=%u%s",
 		           r->name, h.dst_id, h.src_id, h.auth_id, h.handle, h.reply_to,
 		           (unsigned)m->payload.len, in ? "" : " (local)");
-	if (in != NULL && !from_expected_stream(r, m, in)) {
-		mg_msg_free(m);
-		return;
-	}
 	if (m->payload.len > r->max_message_size) {
 		mg__router_send_dead(r, &h, MG_ETOOBIG,
 		                     "message of %zu bytes is larger than the maximum %zu",
@@ -312,15 +313,26 @@ void mg__router_route(struct mg_router *r, struct mg_msg *m, struct mg_stream *i
 		mg_msg_free(m);
 		return;
 	}
-	if (h.dst_id == r->id) {
-		if (in != NULL &&
-		    (h.handle == MG_HANDLE_ADD_ROUTE || h.handle == MG_HANDLE_DEL_ROUTE))
-			mg__route_on_control(r, m, in);
-		else
-			invoke(r, m);
+	/* One look at the tables per message, under one lock. */
+	pthread_mutex_lock(&r->lock);
+	if (in != NULL && !from_expected_stream(r, m, in)) {
+		pthread_mutex_unlock(&r->lock);
+		mg__error("%s: dropped message claiming src %u auth %u from the stream of "
+		          "context %u: bad source",
+		          r->name, h.src_id, h.auth_id, in->peer_id);
+		mg_msg_free(m);
 		return;
 	}
-	pthread_mutex_lock(&r->lock);
+	if (h.dst_id == r->id) {
+		if (in != NULL &&
+		    (h.handle == MG_HANDLE_ADD_ROUTE || h.handle == MG_HANDLE_DEL_ROUTE)) {
+			pthread_mutex_unlock(&r->lock);
+			mg__route_on_control(r, m, in);
+		} else {
+			invoke_locked(r, m);
+		}
+		return;
+	}
 	out = mg__idmap_get(&r->routes, h.dst_id);
 	if (out == NULL && in != r->parent)
 		out = r->parent;
@@ -342,13 +354,7 @@ void mg__router_route(struct mg_router *r, struct mg_msg *m, struct mg_stream *i
 		mg_msg_free(m);
 		return;
 	}
-	rc = mg__stream_send(out, &h, m, in == NULL);
-	peer = out->peer_id;
-	mg__stream_unref(out);
-	if (rc != 0)
-		mg__router_send_dead(r, &h, rc, "context %u: stream to %u lost: %s", r->id, peer,
-		                     mg_strerror(rc));
-	mg_msg_free(m);
+	forward(r, m, out, in);
 }
 
 int mg_router_send(struct mg_router *r, uint32_t dst, uint32_t handle, struct mg_msg *msg)
