@@ -133,7 +133,11 @@ void mg_log(int level, const char *logger, const char *fmt, ...)
  *   a  array header             size_t count    -> size_t *count; the elements
  *                                                  follow as further items
  *   m  map header               size_t pairs    -> size_t *pairs
- * White space in a format is ignored.
+ * White space in a format is ignored.  Pack arguments must have exactly the
+ * types above: write (int64_t)2 for 'i', not 2.  Inside brackets, 'a' and 'm'
+ * count as one item.  's' refuses to read a str holding a NUL byte ('S'
+ * reads any).  Unpacking into a NULL pointer checks and skips the value.
+ * docs/PROTOCOL.md gives the bytes each letter writes.
  */
 struct mg_msg;
 struct mg_router;
@@ -518,6 +522,161 @@ const char *mg_call_function(const struct mg_call *call);
  * was started as a context, it runs the context and exits; otherwise it
  * returns 0 at once. */
 int mg_child_main(int argc, char **argv);
+
+/* ------------------------------------------------------------------------ */
+/* Built-in services: commands and files                                     */
+
+/*
+ * Every agent exports "mg.exec" (run a command) and "mg.file.*" (move
+ * files); the functions below are their caller side.  Output and file data
+ * stream in chunks under a window: the producer never has more than
+ * `window` bytes sent and not yet acknowledged, so memory stays bounded at
+ * both ends however much flows.  docs/PROTOCOL.md has the messages.
+ */
+
+/* How to run a command. */
+struct mg_exec_opts {
+	const char *const *argv;  /* NULL-ended argv; argv[0] searched on PATH */
+	const char *command;      /* or a shell command line run with /bin/sh -c */
+	const char *const *env;   /* NULL-ended: "NAME=value" sets, "NAME" unsets */
+	bool clear_env;           /* start from an empty environment */
+	const char *cwd;          /* working directory; NULL: the context's */
+	const void *stdin_data;   /* bytes written to stdin, then EOF; borrowed */
+	size_t stdin_len;         /*   until the job ends */
+	int stdin_fd;             /* or read until EOF from this fd (-1: none); */
+	                          /*   borrowed until the job ends */
+	bool stdin_stream;        /* or the caller writes with mg_exec_write() */
+	bool pty;                 /* stdout and stderr on a new pty (one stream) */
+	int timeout_ms;           /* > 0: kill the process group after this long */
+	size_t window;            /* output bytes in flight; 0: 4 MiB */
+};
+
+/* Fills opts with defaults: no command, stdin from /dev/null, no pty, no
+ * timeout, stdin_fd -1. */
+void mg_exec_opts_init(struct mg_exec_opts *opts);
+
+enum mg_exec_event_type {
+	MG_EXEC_STDOUT = 1,
+	MG_EXEC_STDERR = 2,
+	MG_EXEC_EXIT = 3, /* the last event of a job */
+};
+
+struct mg_exec_status {
+	int exit_code;  /* the exit status, or -1 when a signal ended it */
+	int signal;     /* the signal that ended it, or 0 */
+	bool timed_out; /* the timeout killed it */
+	char error[256]; /* set when the context lost track of the process */
+};
+
+struct mg_exec_event {
+	int type;         /* enum mg_exec_event_type */
+	const void *data; /* output: borrowed until the next mg_exec_next() */
+	size_t len;
+	struct mg_exec_status status; /* MG_EXEC_EXIT */
+};
+
+struct mg_exec;
+
+/* Starts a command in ctx and returns a job (caller frees).  Fails with
+ * -errno (the remote errno: -ENOENT when the program does not exist,
+ * -EACCES, -ENOTDIR for a bad cwd, ...) or a call error, the text in err
+ * when err is not NULL.  Thread: any but the broker. */
+int mg_exec_start(struct mg_context *ctx, const struct mg_exec_opts *opts, struct mg_exec **jobp,
+                  char *err, size_t err_size);
+
+/* Waits for the job's next event.  Output arrives as it is produced, in
+ * order per stream; the MG_EXEC_EXIT event comes last, after all output.
+ * Taking an event acknowledges the previous one's bytes to the producer.
+ * Returns 0, -ETIMEDOUT, MG_ECLOSED after the exit event was returned, or
+ * MG_EDISCONNECT when the context went away (the job is then over).
+ * Thread: one at a time. */
+int mg_exec_next(struct mg_exec *job, int timeout_ms, struct mg_exec_event *ev);
+
+/* The receiver the job's events arrive on, for a select over many jobs;
+ * pass what the select returned to mg_exec_event_from().  Borrowed until
+ * the job is freed. */
+struct mg_receiver *mg_exec_receiver(struct mg_exec *job);
+
+/* Turns a message taken from mg_exec_receiver() into an event, as
+ * mg_exec_next() would; takes ownership of msg.  rc is what the select
+ * returned for it. */
+int mg_exec_event_from(struct mg_exec *job, int rc, struct mg_msg *msg, struct mg_exec_event *ev);
+
+/* With stdin_stream: writes len bytes to the process's stdin, blocking
+ * while the stdin window is full.  0, -EPIPE when the process closed its
+ * stdin, MG_EDISCONNECT.  Thread: any (may run beside mg_exec_next()). */
+int mg_exec_write(struct mg_exec *job, const void *data, size_t len);
+
+/* With stdin_stream: closes the process's stdin.  Idempotent. */
+int mg_exec_close_stdin(struct mg_exec *job);
+
+/* Sends sig to the job's whole process group.  Thread: any. */
+int mg_exec_kill(struct mg_exec *job, int sig);
+
+/* The process id in its context. */
+int64_t mg_exec_pid(const struct mg_exec *job);
+
+/* Kills the process group if it still runs and frees the job. */
+void mg_exec_free(struct mg_exec *job);
+
+/* What mg_exec_run() collected.  out and err are NUL-terminated heap
+ * buffers (free with mg_exec_result_fini()); output past the cap is
+ * dropped and counted as truncated.  With pty both land in out. */
+struct mg_exec_result {
+	struct mg_exec_status status;
+	char *out, *err;
+	size_t out_len, err_len;
+	uint64_t out_total, err_total; /* bytes produced, kept or not */
+	char error[512];               /* why mg_exec_run() failed */
+};
+
+/* Runs a command to completion, keeping up to cap bytes of each stream.
+ * Returns 0 when the command ran (whatever its exit status), else as
+ * mg_exec_start() or mg_exec_next().  res is always initialised.
+ * Thread: any but the broker. */
+int mg_exec_run(struct mg_context *ctx, const struct mg_exec_opts *opts, size_t cap,
+                struct mg_exec_result *res);
+void mg_exec_result_fini(struct mg_exec_result *res);
+
+/* File transfers.  The target is written to a temporary file beside it
+ * (".<name>.mgtmp-<random>"), checked against the source's XXH64, given
+ * the source's mode and mtime (owner too when the writer runs as root),
+ * fsynced and renamed over the target, so the target path only ever holds
+ * the old file or the complete new one.  Sizes and offsets are 64-bit. */
+struct mg_file_opts {
+	size_t window;   /* bytes in flight; 0: 4 MiB */
+	bool keep_owner; /* apply the source's uid/gid when root (default true) */
+	int mode;        /* >= 0: this mode instead of the source's */
+};
+
+void mg_file_opts_init(struct mg_file_opts *opts);
+
+struct mg_file_result {
+	uint64_t bytes;   /* file bytes moved */
+	uint64_t files;   /* regular files written */
+	uint64_t hash;    /* XXH64 of the last file */
+	char error[512];  /* what failed, with the path */
+};
+
+/* Copies local_path (a regular file) to remote_path in ctx.  Returns 0,
+ * -errno (-ENOENT missing source or target folder, -EACCES, -ENOSPC,
+ * -EISDIR when the target is a directory, -EBADMSG on a checksum
+ * mismatch), MG_EDISCONNECT when ctx went away mid-transfer, or a call
+ * error.  res may be NULL.  Thread: any but the broker. */
+int mg_file_push(struct mg_context *ctx, const char *local_path, const char *remote_path,
+                 const struct mg_file_opts *opts, struct mg_file_result *res);
+
+/* Copies remote_path in ctx to local_path; returns as mg_file_push(). */
+int mg_file_pull(struct mg_context *ctx, const char *remote_path, const char *local_path,
+                 const struct mg_file_opts *opts, struct mg_file_result *res);
+
+/* Copies a directory tree (folders, regular files, symlinks; other kinds
+ * are skipped) so that remote_dir becomes a copy of local_dir, folders
+ * created as needed.  Stops at the first failure. */
+int mg_file_push_tree(struct mg_context *ctx, const char *local_dir, const char *remote_dir,
+                      const struct mg_file_opts *opts, struct mg_file_result *res);
+int mg_file_pull_tree(struct mg_context *ctx, const char *remote_dir, const char *local_dir,
+                      const struct mg_file_opts *opts, struct mg_file_result *res);
 
 #ifdef __cplusplus
 }

@@ -63,12 +63,12 @@ static void expect_prefix(const char *hex, size_t total, int line)
 		             B.len);
 }
 
-#define ENC(call, hex)                                                         \
-	do {                                                                   \
-		struct mg_mpw *w = wstart();                                   \
-		call;                                                          \
-		CHECK_OK(w->err);                                              \
-		expect_bytes(hex, __LINE__);                                   \
+#define ENC(call, hex)                       \
+	do {                                 \
+		struct mg_mpw *w = wstart(); \
+		call;                        \
+		CHECK_OK(w->err);            \
+		expect_bytes(hex, __LINE__); \
 	} while (0)
 
 /* A reader over an exact-size heap copy, so ASan sees any overread. */
@@ -199,8 +199,9 @@ TEST(mp_int_boundaries)
 /* Readers take any encoding whose value fits, not just the smallest. */
 TEST(mp_int_noncanonical_accepted)
 {
-	static const char *five[] = {"05", "cc05", "cd0005", "ce00000005", "cf0000000000000005",
-	                             "d005", "d10005", "d200000005", "d30000000000000005"};
+	static const char *five[] = {
+		"05",   "cc05",   "cd0005",     "ce00000005",        "cf0000000000000005",
+		"d005", "d10005", "d200000005", "d30000000000000005"};
 	uint64_t u;
 	int64_t i;
 	size_t k;
@@ -283,14 +284,13 @@ static void blob(int is_str, size_t n, const char *hdr_hex, size_t hdr_len, int 
 	if (is_str) {
 		CHECK_OK(mg__mpr_str(rback(), &s, &got));
 		v = s;
-		CHECK_EQ(mg__mpr_peek(rback()), MG_MP_STR);
 	} else {
 		CHECK_OK(mg__mpr_bin(rback(), &v, &got));
-		CHECK_EQ(mg__mpr_peek(rback()), MG_MP_BIN);
 	}
 	CHECK_EQ(got, n);
 	CHECK(v == R_bytes + hdr_len);
 	CHECK_MEM(v, data, n);
+	CHECK_EQ(mg__mpr_peek(rback()), is_str ? MG_MP_STR : MG_MP_BIN);
 	/* Every proper prefix is truncated. */
 	CHECK_EQ(mg__mpr_skip(rstart_mem(B.data, B.len - 1)), MG_EDECODE);
 	CHECK_EQ(mg__mpr_skip(rstart_mem(B.data, hdr_len - 1)), MG_EDECODE);
@@ -372,8 +372,7 @@ static void container(int is_map, size_t n, const char *hex, int line)
 		if (is_map)
 			CHECK_EQ(mg__mpr_map(rstart_mem(B.data, B.len - 2), &got), MG_EDECODE);
 		else
-			CHECK_EQ(mg__mpr_array(rstart_mem(B.data, B.len - 1), &got),
-			         MG_EDECODE);
+			CHECK_EQ(mg__mpr_array(rstart_mem(B.data, B.len - 1), &got), MG_EDECODE);
 	}
 }
 
@@ -528,6 +527,7 @@ TEST(mp_context_sender)
 static struct mg_mp_str S(const char *s)
 {
 	struct mg_mp_str v = {s, s ? strlen(s) : 0};
+
 	return v;
 }
 
@@ -541,8 +541,7 @@ TEST(mp_error_ext)
 {
 	struct mg_mp_error e = {S("ValueError"), S("bad"), S("ctx"), S("fn")}, got;
 
-	ENC(mg__mpw_error(w, &e),
-	    "c71703 94 aa56616c75654572726f72 a3626164 a3637478 a2666e");
+	ENC(mg__mpw_error(w, &e), "c71703 94 aa56616c75654572726f72 a3626164 a3637478 a2666e");
 	CHECK_OK(mg__mpr_error(rback(), &got));
 	check_view(got.type, "ValueError");
 	check_view(got.message, "bad");
@@ -578,6 +577,28 @@ TEST(mp_error_ext)
 	CHECK_EQ(mg__mpr_error(rstart("c70504 94a0a0a0a0"), &got), MG_EDECODE);
 	CHECK_EQ(mg__mpr_error(rstart("c70503 94a0a0a0a1 61"), &got), MG_EDECODE);
 	CHECK_EQ(mg__mpr_error(rstart("c70003"), &got), MG_EDECODE);
+}
+
+TEST(mp_peek_ext)
+{
+	int8_t type = 9;
+
+	CHECK_OK(mg__mpr_peek_ext(rstart("d60100000007"), &type));
+	CHECK_EQ(type, 1);
+	CHECK_EQ(R.off, 0);
+	CHECK_OK(mg__mpr_peek_ext(rstart("c70503 94a0a0a0a0"), &type));
+	CHECK_EQ(type, 3);
+	CHECK_OK(mg__mpr_peek_ext(rstart("c8000003 94a0a0a0a0"), &type));
+	CHECK_EQ(type, 3);
+	CHECK_OK(mg__mpr_peek_ext(rstart("c900000000ff"), &type));
+	CHECK_EQ(type, -1);
+	type = 9;
+	CHECK_EQ(mg__mpr_peek_ext(rstart("c70503 94a0a0a0"), &type), MG_EDECODE); /* short */
+	CHECK_EQ(mg__mpr_peek_ext(rstart("c700"), &type), MG_EDECODE);
+	CHECK_EQ(mg__mpr_peek_ext(rstart("c4 00"), &type), MG_EDECODE);
+	CHECK_EQ(mg__mpr_peek_ext(rstart(""), &type), MG_EDECODE);
+	CHECK_EQ(type, 9);
+	CHECK_EQ(R.err, 0);
 }
 
 TEST(mp_peek)

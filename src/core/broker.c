@@ -29,6 +29,7 @@ struct mg_broker {
 	bool stopping; /* no more posts accepted */
 	bool stop;     /* the loop should exit (broker thread only) */
 	struct mg_timer_heap timers;
+	struct mg_broker_hook *hooks; /* stop hooks (broker thread only) */
 };
 
 int64_t mg__now_ns(void)
@@ -139,6 +140,14 @@ static void *loop(void *arg)
 		pthread_mutex_unlock(&b->lock);
 		if (!more)
 			break;
+	}
+	/* Stop hooks release what their owners still watch; they run inline
+	 * and may not post (posting is refused from here on). */
+	while (b->hooks != NULL) {
+		struct mg_broker_hook *h = b->hooks;
+
+		mg__broker_hook_del(b, h);
+		h->fn(h->arg);
 	}
 	current = NULL;
 	return NULL;
@@ -311,4 +320,26 @@ uint64_t mg__timer_add(struct mg_broker *b, int64_t delay_ms, mg_timer_cb cb, vo
 void mg__timer_cancel(struct mg_broker *b, uint64_t id)
 {
 	mg__timers_cancel(&b->timers, id);
+}
+
+void mg__broker_hook_add(struct mg_broker *b, struct mg_broker_hook *h)
+{
+	h->prev = NULL;
+	h->next = b->hooks;
+	if (b->hooks != NULL)
+		b->hooks->prev = h;
+	b->hooks = h;
+}
+
+void mg__broker_hook_del(struct mg_broker *b, struct mg_broker_hook *h)
+{
+	if (h->prev == NULL && b->hooks != h)
+		return;
+	if (h->prev != NULL)
+		h->prev->next = h->next;
+	else
+		b->hooks = h->next;
+	if (h->next != NULL)
+		h->next->prev = h->prev;
+	h->prev = h->next = NULL;
 }

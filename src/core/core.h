@@ -138,6 +138,21 @@ int mg__watch_add(struct mg_broker *b, struct mg_watch *w, uint32_t events);
 int mg__watch_mod(struct mg_broker *b, struct mg_watch *w, uint32_t events);
 void mg__watch_del(struct mg_broker *b, struct mg_watch *w);
 
+/* Stop hooks: run on the broker thread when the broker stops, after the
+ * last command posted before mg__broker_free(), while watches and timers
+ * still work.  For owners of watches that outlive whoever asked for them (a
+ * child still connecting, a process still to reap) to release them.  The
+ * hook is embedded in its owner and is unlinked before fn runs.  Thread:
+ * broker. */
+struct mg_broker_hook {
+	struct mg_broker_hook *prev, *next;
+	mg_cmd_cb fn;
+	void *arg;
+};
+void mg__broker_hook_add(struct mg_broker *b, struct mg_broker_hook *h);
+/* Removes a hook that has not run yet; a no-op otherwise. */
+void mg__broker_hook_del(struct mg_broker *b, struct mg_broker_hook *h);
+
 /* Timers: Thread: broker.  Returns an id for cancelling, 0 on -ENOMEM. */
 uint64_t mg__timer_add(struct mg_broker *b, int64_t delay_ms, mg_timer_cb cb, void *arg);
 void mg__timer_cancel(struct mg_broker *b, uint64_t id);

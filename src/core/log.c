@@ -22,6 +22,24 @@ static mg_log_cb handler;
 static void *handler_arg;
 static char context_name[128] = "master";
 
+/* A fork (fork contexts, src/connect/fork.c) may happen while another
+ * thread holds the lock; the child would then never get it.  The forking
+ * thread holds it across fork instead, and both sides release it. */
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&lock);
+}
+
+static void fork_release(void)
+{
+	pthread_mutex_unlock(&lock);
+}
+
+__attribute__((constructor)) static void log_atfork(void)
+{
+	pthread_atfork(fork_prepare, fork_release, fork_release);
+}
+
 static int parse_level(const char *s, bool *io)
 {
 	*io = false;

@@ -41,11 +41,13 @@ struct mg_fmt_hooks {
 
 /* Appends fmt's values, taken from *ap, to b.  Returns 0, MG_EFORMAT,
  * MG_ELIMIT (b's maximum, or a length or count over 2^32-1), MG_EDECODE
- * (a 'v' argument that is not exactly one complete value), -EINVAL (a NULL
- * view with a non-zero length, a timespec with tv_nsec outside 0..999999999),
- * -ENOMEM, or what hooks->sender_ref returned.  On failure b->len is as it
- * was (nothing appended).  *ap is advanced past the arguments used.  hooks
- * may be NULL when fmt has no 'h'.  Borrows everything. */
+ * (a 'v' argument that is not exactly one complete value no deeper than
+ * MG_MP_MAX_DEPTH), -EINVAL (a NULL view with a non-zero length, a NULL
+ * timespec or sender, a tv_nsec outside 0..999999999), -ENOMEM, or what
+ * hooks->sender_ref returned.  On failure b->len is as it was (nothing
+ * appended).  On success *ap is advanced past the arguments used (on
+ * failure, by an unspecified amount: use a copy).  hooks may be NULL when
+ * fmt has no 'h'.  Borrows everything. */
 int mg__fmt_vpack(struct mg_buf *b, const char *fmt, va_list *ap, const struct mg_fmt_hooks *hooks);
 
 /* Reads fmt's values from data[*offp..len), advancing *offp on success.
@@ -55,8 +57,8 @@ int mg__fmt_vpack(struct mg_buf *b, const char *fmt, va_list *ap, const struct m
  * strings copied by str_copy before the failure stay with the message.
  * The hooks are called only once the whole of fmt has matched the data.
  * Views ('S', 'y', 'v') point into data.  *ap is advanced on success. */
-int mg__fmt_vunpack(const uint8_t *data, size_t len, size_t *offp, const char *fmt,
-                    va_list *ap, const struct mg_fmt_hooks *hooks);
+int mg__fmt_vunpack(const uint8_t *data, size_t len, size_t *offp, const char *fmt, va_list *ap,
+                    const struct mg_fmt_hooks *hooks);
 
 /* Shared by fmt.c and fmt_unpack.c.  mg__fmt_scan() checks fmt as said
  * above (without the hooks) and counts its 's' and 'h' letters;

@@ -26,10 +26,10 @@ struct unpack {
 	struct mg_mpr r;
 	const struct mg_fmt_hooks *hooks;
 	enum pass pass;
-	void **strs;     /* 's' copies (char *), in format order */
-	void **senders;  /* 'h' senders, in format order */
+	void **strs;              /* 's' copies (char *), in format order */
+	void **senders;           /* 'h' senders, in format order */
 	unsigned n_str, n_sender; /* entries used so far in this pass */
-	unsigned n_made; /* senders made by ALLOC, for undoing */
+	unsigned n_made;          /* senders made by ALLOC, for undoing */
 };
 
 /* time_t may be narrower than the wire's 64-bit seconds. */
@@ -106,11 +106,11 @@ static int unpack_group(struct unpack *u, const char *p)
 }
 
 /* The value goes to *out only in the WRITE pass and when out is set. */
-#define STORE(type, out, v)                                                    \
-	do {                                                                   \
-		type *o_ = (out);                                              \
-		if (u->r.err == 0 && u->pass == WRITE && o_ != NULL)           \
-			*o_ = (v);                                             \
+#define STORE(type, out, v)                                          \
+	do {                                                         \
+		type *o_ = (out);                                    \
+		if (u->r.err == 0 && u->pass == WRITE && o_ != NULL) \
+			*o_ = (v);                                   \
 	} while (0)
 
 static int unpack_one(struct unpack *u, const char *p, va_list *ap)
@@ -222,8 +222,8 @@ static int run_pass(struct unpack *u, enum pass pass, size_t off, const char *fm
 	return e;
 }
 
-int mg__fmt_vunpack(const uint8_t *data, size_t len, size_t *offp, const char *fmt,
-                    va_list *ap, const struct mg_fmt_hooks *hooks)
+int mg__fmt_vunpack(const uint8_t *data, size_t len, size_t *offp, const char *fmt, va_list *ap,
+                    const struct mg_fmt_hooks *hooks)
 {
 	void *inline_slots[SLOTS_INLINE], **slots = inline_slots;
 	unsigned n_str, n_sender, i;
@@ -235,8 +235,8 @@ int mg__fmt_vunpack(const uint8_t *data, size_t len, size_t *offp, const char *f
 		return e;
 	if (n_str > 0 && (hooks == NULL || hooks->str_copy == NULL))
 		return MG_EFORMAT;
-	if (n_sender > 0 && (hooks == NULL || hooks->sender_new == NULL ||
-	                     hooks->sender_free == NULL))
+	if (n_sender > 0 &&
+	    (hooks == NULL || hooks->sender_new == NULL || hooks->sender_free == NULL))
 		return MG_EFORMAT;
 	if (*offp > len)
 		return MG_EDECODE;

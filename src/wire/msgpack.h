@@ -117,6 +117,9 @@ void mg__mpr_init(struct mg_mpr *r, const void *p, size_t len);
 
 /* The type of the next value, without consuming it or setting an error. */
 enum mg_mp_type mg__mpr_peek(const struct mg_mpr *r);
+/* When the next value is a complete ext, stores its type and returns 0;
+ * else returns MG_EDECODE.  Consumes nothing and sets no error. */
+int mg__mpr_peek_ext(const struct mg_mpr *r, int8_t *typep);
 static inline bool mg__mpr_at_end(const struct mg_mpr *r)
 {
 	return r->err == 0 && r->off == r->len;

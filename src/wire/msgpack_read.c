@@ -11,11 +11,11 @@
  * elements of a container, which are tokens of their own). */
 struct tok {
 	enum mg_mp_type type;
-	size_t size;        /* header + body bytes */
-	uint64_t u;         /* UINT value; length of str/bin/ext; container count */
-	int64_t i;          /* INT value */
+	size_t size;         /* header + body bytes */
+	uint64_t u;          /* UINT value; length of str/bin/ext; container count */
+	int64_t i;           /* INT value */
 	const uint8_t *body; /* str/bin/ext body, float bits */
-	int8_t ext;         /* ext type */
+	int8_t ext;          /* ext type */
 };
 
 void mg__mpr_init(struct mg_mpr *r, const void *p, size_t len)
@@ -50,6 +50,7 @@ static uint64_t be(const uint8_t *p, unsigned n)
 /* The type each tag in 0xc0..0xdf announces, and the width of the number
  * after the tag (a value for ints and floats, a length or count for the
  * rest; 0 for fixext, whose length is in the tag). */
+/* clang-format off */
 static const struct {
 	uint8_t type, width;
 } tags[32] = {
@@ -65,6 +66,7 @@ static const struct {
 	[0x1b] = {MG_MP_STR, 4},    [0x1c] = {MG_MP_ARRAY, 2},  [0x1d] = {MG_MP_ARRAY, 4},
 	[0x1e] = {MG_MP_MAP, 2},    [0x1f] = {MG_MP_MAP, 4},
 };
+/* clang-format on */
 
 static enum mg_mp_type tag_type(uint8_t c)
 {
@@ -116,10 +118,10 @@ static int tok_at(const uint8_t *p, size_t len, size_t off, struct tok *t)
 	if (width != 0) {
 		t->u = be(p + 1, width);
 		if (t->type == MG_MP_INT)
-			t->i = width == 1 ? (int8_t)t->u
-			     : width == 2 ? (int16_t)t->u
-			     : width == 4 ? (int32_t)t->u
-			                  : (int64_t)t->u;
+			t->i = width == 1   ? (int8_t)t->u
+			       : width == 2 ? (int16_t)t->u
+			       : width == 4 ? (int32_t)t->u
+			                    : (int64_t)t->u;
 	}
 	t->body = p + hdr;
 	switch (t->type) {
@@ -174,6 +176,16 @@ enum mg_mp_type mg__mpr_peek(const struct mg_mpr *r)
 	if (r->err != 0 || r->off >= r->len)
 		return MG_MP_NONE;
 	return tag_type(r->p[r->off]);
+}
+
+int mg__mpr_peek_ext(const struct mg_mpr *r, int8_t *typep)
+{
+	struct tok t;
+
+	if (r->err != 0 || tok_at(r->p, r->len, r->off, &t) != 0 || t.type != MG_MP_EXT)
+		return MG_EDECODE;
+	*typep = t.ext;
+	return 0;
 }
 
 int mg__mpr_nil(struct mg_mpr *r)

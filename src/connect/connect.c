@@ -1,0 +1,135 @@
+/*
+ * connect.c: the public entry points.  mg_connect_start() makes the context
+ * object and hands it to its method, which continues on the broker; the
+ * waiting forms are built on it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "connect/connect.h"
+
+#define DEFAULT_CONNECT_TIMEOUT_MS 30000
+/* How much longer than the connect's own deadline mg_connect() waits: the
+ * deadline is enforced by whoever runs the child (maybe a gateway), and
+ * its answer needs time to come back. */
+#define WAIT_SLACK_MS 5000
+
+void mg_connect_opts_init(struct mg_connect_opts *opts, int method)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->method = method;
+	opts->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
+}
+
+static int check_opts(const struct mg_connect_opts *o)
+{
+	if (o->method != MG_METHOD_LOCAL && o->method != MG_METHOD_FORK)
+		return -EINVAL;
+	if (o->method == MG_METHOD_FORK && (o->program != NULL || o->ship_self || o->env != NULL))
+		return -EINVAL;
+	if (o->program != NULL && o->ship_self)
+		return -EINVAL;
+	return 0;
+}
+
+/* Copies o with the defaults filled in. */
+static void normalise(const struct mg_connect_opts *o, struct mg_connect_opts *out)
+{
+	*out = *o;
+	if (out->connect_timeout_ms <= 0)
+		out->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
+}
+
+int mg__connect_start_id(struct mg_router *r, const struct mg_connect_opts *o, uint32_t id,
+                         mg_conn_done_cb done, void *done_arg, struct mg_context **cp)
+{
+	struct mg_connect_opts n;
+	struct mg_context *c;
+	int rc;
+
+	if ((rc = check_opts(o)) != 0)
+		return rc;
+	normalise(o, &n);
+	n.via = NULL;
+	if ((rc = mg__context_new(r, &n, id, &c)) != 0)
+		return rc;
+	if (n.method == MG_METHOD_FORK)
+		mg__fork_start(c, &n, done, done_arg);
+	else
+		mg__local_start(c, &n, done, done_arg);
+	*cp = c;
+	return 0;
+}
+
+int mg_connect_start(struct mg_router *r, const struct mg_connect_opts *o,
+                     struct mg_context **ctxp)
+{
+	struct mg_connect_opts n;
+	struct mg_context *c;
+	uint32_t id;
+	int rc;
+
+	if (r == NULL || o == NULL)
+		return -EINVAL;
+	if ((rc = check_opts(o)) != 0)
+		return rc;
+	if (atomic_load(&r->stopping))
+		return MG_ESHUTDOWN;
+	if ((rc = mg__context_alloc_id(r, &id)) != 0)
+		return rc;
+	if (o->via == NULL)
+		return mg__connect_start_id(r, o, id, NULL, NULL, ctxp);
+	if (o->via->router != r)
+		return -EINVAL;
+	normalise(o, &n);
+	if ((rc = mg__context_new(r, &n, id, &c)) != 0)
+		return rc;
+	mg__via_start(c, &n);
+	*ctxp = c;
+	return 0;
+}
+
+int mg_connect(struct mg_router *r, const struct mg_connect_opts *o, struct mg_context **ctxp)
+{
+	struct mg_context *c;
+	char detail[512];
+	int rc, wait;
+
+	if ((rc = mg_connect_start(r, o, &c)) != 0)
+		return rc;
+	wait = (o->connect_timeout_ms > 0 ? o->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS) +
+	       WAIT_SLACK_MS;
+	if ((rc = mg_context_wait_ready(c, wait)) != 0) {
+		/* Freeing may log and so overwrite this thread's detail text. */
+		snprintf(detail, sizeof(detail), "%s", mg_errdetail());
+		mg_context_free(c);
+		mg__set_errdetail("%s", detail);
+		return rc;
+	}
+	*ctxp = c;
+	return 0;
+}
+
+static int connect_method(struct mg_router *r, const struct mg_connect_opts *o, int method,
+                          struct mg_context **ctxp)
+{
+	struct mg_connect_opts n;
+
+	if (o != NULL)
+		n = *o;
+	else
+		mg_connect_opts_init(&n, method);
+	n.method = method;
+	return mg_connect(r, &n, ctxp);
+}
+
+int mg_local(struct mg_router *r, const struct mg_connect_opts *o, struct mg_context **ctxp)
+{
+	return connect_method(r, o, MG_METHOD_LOCAL, ctxp);
+}
+
+int mg_fork(struct mg_router *r, const struct mg_connect_opts *o, struct mg_context **ctxp)
+{
+	return connect_method(r, o, MG_METHOD_FORK, ctxp);
+}

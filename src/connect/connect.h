@@ -1,0 +1,181 @@
+/*
+ * connect.h: starting children.  One file per connection method (local.c,
+ * fork.c, via.c) over shared parts: the agent's bytes (agent_image.c), the
+ * handshake (handshake.c, boot.c), process spawning (spawn.c) and the
+ * connector, the state machine on the broker thread that waits for a new
+ * child's ready marker (connector.c).
+ */
+#ifndef MG_CONNECT_H
+#define MG_CONNECT_H
+
+#include "context/context.h"
+
+/* ------------------------------------------------------------------------ */
+/* The handshake (handshake.c).  See docs/PROTOCOL.md, "Bootstrap". */
+
+/* Parent -> child: "MGBOOT vvvvvvvv\n" (the protocol version, 8 decimal
+ * digits), a u32 BE length, then that many bytes of boot map. */
+#define MG_HS_BOOT_MAGIC "MGBOOT "
+#define MG_HS_BOOT_LINE_LEN 16u
+#define MG_HS_BOOT_MAX 65536u
+/* Child -> parent: "MGREADY vvvvvvvv pppppppppp\n" (version, pid). */
+#define MG_HS_READY_MAGIC "MGREADY "
+#define MG_HS_READY_LEN 28u
+
+/* Appends the parent's side of the handshake for boot to out.  Thread:
+ * any.  0, MG_ELIMIT, -ENOMEM. */
+int mg__hs_boot_build(const struct mg_boot *boot, struct mg_buf *out);
+
+/* Formats the ready marker for (version, pid) into out[MG_HS_READY_LEN]. */
+void mg__hs_ready_format(uint32_t version, uint32_t pid, char *out);
+
+/* Parses a ready marker.  0 and the fields, or MG_EPROTOCOL when it is not
+ * one (with a description in why[whylen]), or MG_ECONNECT for a version
+ * other than MG_PROTOCOL_VERSION (why names both). */
+int mg__hs_ready_parse(const char *in, uint32_t *versionp, uint32_t *pidp, char *why,
+                       size_t whylen);
+
+/* Writes the ready marker for this process to wfd (blocking).  0 or
+ * -errno.  Thread: any. */
+int mg__hs_write_ready(int wfd);
+
+/* The child's side: reads the parent's handshake from rfd (blocking),
+ * decodes the boot parameters into *bootp and writes the ready marker to
+ * wfd.  A version mismatch or a malformed handshake is refused with a line
+ * on stderr and MG_EPROTOCOL; the parent then reports that text.  Neither
+ * fd is closed.  Thread: any (normally main, before anything else). */
+int mg__connect_child_boot(int rfd, int wfd, struct mg_boot *bootp);
+
+/* ------------------------------------------------------------------------ */
+/* The agent's bytes (agent_image.c). */
+
+/* The stock agent's executable image: embedded in the library, or in the
+ * agent itself read once from /proc/self/exe.  *datap is borrowed for the
+ * life of the process.  0, or -errno / MG_ECONNECT when there is none.
+ * Thread: any. */
+int mg__agent_image(const uint8_t **datap, size_t *lenp);
+
+/* A read-only, sealed, close-on-exec fd holding the agent, made once and
+ * cached (a memfd, or an unlinked private temporary file where memfd_create
+ * is missing); exec it with execveat(fd, "", ..., AT_EMPTY_PATH).  Borrowed:
+ * never close it.  Returns the fd or a negative code.  Thread: any. */
+int mg__agent_memfd(void);
+
+/* The fallback behind mg__agent_memfd(): writes len bytes of data to a
+ * private (0700) file in a private directory under $TMPDIR (or /tmp),
+ * opens it read-only and removes both at once.  Returns the fd (caller
+ * closes) or -errno.  Thread: any. */
+int mg__agent_tmpfile(const uint8_t *data, size_t len);
+
+/* Forgets the cached fd without closing it: for a forked child that has
+ * just closed every fd it inherited.  Thread: the only one. */
+void mg__agent_forget(void);
+
+/* ------------------------------------------------------------------------ */
+/* Spawning (spawn.c). */
+
+struct mg_spawn {
+	/* In: what to run.  exec_fd >= 0 runs that fd (execveat), else path. */
+	int exec_fd;
+	const char *path;
+	char *const *argv;
+	char *const *envp;
+	int chan_fd; /* becomes the child's fd 0 and 1 */
+	int err_fd;  /* becomes the child's fd 2 */
+	/* Out. */
+	pid_t pid;
+	int pidfd;   /* -1 when the kernel has no pidfds */
+};
+
+/* Starts a child with vfork semantics (clone(CLONE_VM|CLONE_VFORK)): it
+ * shares nothing but memory until it execs, so this costs little more
+ * than the exec itself.  The child gets chan_fd on 0 and 1, err_fd on 2,
+ * every other fd closed at exec, default signal handling, an empty signal
+ * mask, and SIGKILL when this thread exits (PR_SET_PDEATHSIG).  Returns 0
+ * with pid and pidfd set, or -errno when the child could not be made or
+ * could not exec (the child is then already reaped).  Blocks until the
+ * child has exec'd.  Thread: the one whose exit should kill the child
+ * (the broker's). */
+int mg__spawn(struct mg_spawn *sp);
+
+/* Resets signal handlers that call functions to SIG_DFL (keeping ignored
+ * ones ignored, but SIGPIPE back to default when reset_pipe) and empties
+ * the signal mask.  For new children only.  Thread: the only one. */
+void mg__spawn_reset_signals(bool reset_pipe);
+
+/* Waits up to ms (< 0: forever) for the child to exit and reaps it.  0 and
+ * its wait status, -ETIMEDOUT, or -errno.  Thread: any. */
+int mg__proc_wait(pid_t pid, int pidfd, int ms, int *statusp);
+
+/* Describes a wait status ("exited with status 1", "killed by signal 9
+ * (Killed)") into buf. */
+void mg__proc_describe(int status, char *buf, size_t len);
+
+/* ------------------------------------------------------------------------ */
+/* The connector (connector.c): a started child on its way to ready, and
+ * afterwards its process (reaping, stderr). */
+
+struct mg_conn;
+
+/* Told once when a connect finishes, after c was marked ready (code 0) or
+ * failed (code and text).  Thread: broker, or the starter's when the
+ * launch could not even be posted. */
+typedef void (*mg_conn_done_cb)(void *arg, struct mg_context *c, int code, const char *text);
+
+/* Makes the connector of c, which must be new and connecting: sets c->ops
+ * and c->conn.  The connect's deadline runs from now.  done may be NULL.
+ * 0 or -ENOMEM.  Thread: any. */
+int mg__conn_new(struct mg_context *c, int timeout_ms, mg_conn_done_cb done, void *done_arg);
+
+/* Posts the method's launch command fn(arg) to c's broker; the connector
+ * knows a launch is pending so freeing c waits for it.  0 or the post's
+ * error (fn will not run).  Thread: any. */
+int mg__conn_post(struct mg_context *c, mg_cmd_cb fn, void *arg);
+
+/* The launch command started the child: chan is the parent's end of the
+ * channel, errfd the read end of its stderr pipe, pidfd -1 when the kernel
+ * has none.  Takes ownership of the fds; from here the connector waits for
+ * the ready marker, attaches chan to c's router and marks c ready, or kills
+ * the child and marks c failed with its stderr.  Thread: broker. */
+void mg__conn_launched(struct mg_context *c, int chan, int errfd, pid_t pid, int pidfd);
+
+/* The launch failed before any child existed: marks c failed with
+ * "<name>: <text>".  Thread: broker, or any when the launch was never
+ * posted. */
+void mg__conn_launch_failed(struct mg_context *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The ops every local and fork child uses. */
+extern const struct mg_conn_ops mg__conn_ops;
+
+/* ------------------------------------------------------------------------ */
+/* Methods. */
+
+/* Makes context id for o (method, name, ...) and starts connecting it,
+ * telling done (may be NULL) when it finishes.  Returns 0 and the context
+ * (caller frees), or an error when not even a context could be made; later
+ * failures are the context's.  Thread: any but the broker. */
+int mg__connect_start_id(struct mg_router *r, const struct mg_connect_opts *o, uint32_t id,
+                         mg_conn_done_cb done, void *done_arg, struct mg_context **cp);
+
+/* Start the local / fork method for c, just made in the connecting state;
+ * failures are reported through c.  Thread: any but the broker. */
+void mg__local_start(struct mg_context *c, const struct mg_connect_opts *o, mg_conn_done_cb done,
+                     void *done_arg);
+void mg__fork_start(struct mg_context *c, const struct mg_connect_opts *o, mg_conn_done_cb done,
+                    void *done_arg);
+/* Connects c through o->via by calling "mg.connect" there.  Thread: any
+ * but the broker. */
+void mg__via_start(struct mg_context *c, const struct mg_connect_opts *o);
+
+/* Puts the channel on fds 0 and 1 and err_fd on 2 in a new child, moving
+ * sources below 3 out of the way first.  0 or -1 with errno.  Thread: the
+ * new child's only one. */
+int mg__spawn_child_fds(int chan_fd, int err_fd);
+
+/* The process's own executable path, for ship self. */
+#define MG_SELF_EXE "/proc/self/exe"
+/* The environment variable a ship-self child finds set. */
+#define MG_CONTEXT_ENV "MITOGEN_CONTEXT"
+
+#endif

@@ -1,0 +1,398 @@
+/*
+ * exec_spawn.c: from a decoded spec to a running process.  Everything that
+ * allocates (argv, the environment, the PATH search) happens before fork();
+ * the child then only makes async-signal-safe calls, because the context
+ * that forks it has other threads whose locks a child could inherit held.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "services/exec.h"
+
+extern char **environ;
+
+#define SPEC_MAX_STRINGS 65536
+#define SPEC_KEY_MAX 32
+
+static void strv_free(char **v)
+{
+	size_t i;
+
+	for (i = 0; v != NULL && v[i] != NULL; i++)
+		free(v[i]);
+	free(v);
+}
+
+void mg__exec_spec_fini(struct exec_spec *s)
+{
+	strv_free(s->argv);
+	strv_free(s->envp);
+	free(s->path);
+	free(s->cwd);
+	free(s->stdin_data);
+	memset(s, 0, sizeof(*s));
+}
+
+static char *dup_n(const char *p, size_t n)
+{
+	char *d;
+
+	if (memchr(p, '\0', n) != NULL || (d = malloc(n + 1)) == NULL)
+		return NULL;
+	memcpy(d, p, n);
+	d[n] = '\0';
+	return d;
+}
+
+/* Reads an array of strings into a new NULL-ended vector. */
+static int read_strv(struct mg_msg *m, char ***vp)
+{
+	const char *p;
+	size_t n, i, len;
+	char **v;
+
+	if (mg_msg_read(m, "a", &n) != 0 || n > SPEC_MAX_STRINGS)
+		return MG_EDECODE;
+	if ((v = calloc(n + 1, sizeof(*v))) == NULL)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		if (mg_msg_read(m, "S", &p, &len) != 0 || (v[i] = dup_n(p, len)) == NULL) {
+			strv_free(v);
+			return MG_EDECODE;
+		}
+	}
+	*vp = v;
+	return 0;
+}
+
+static size_t name_len(const char *e)
+{
+	const char *eq = strchr(e, '=');
+
+	return eq ? (size_t)(eq - e) : strlen(e);
+}
+
+/* The process's environment: ours (unless cleared) with the spec's
+ * "NAME=value" entries set and bare "NAME" entries removed. */
+static int build_env(char **changes, bool clear, char ***envp)
+{
+	size_t n = 0, i, j, k, cap;
+	char **e, **src = clear ? NULL : environ;
+
+	for (i = 0; src != NULL && src[i] != NULL; i++)
+		n++;
+	for (i = 0; changes != NULL && changes[i] != NULL; i++)
+		n++;
+	cap = n + 1;
+	if ((e = calloc(cap, sizeof(*e))) == NULL)
+		return -ENOMEM;
+	k = 0;
+	for (i = 0; src != NULL && src[i] != NULL; i++)
+		if ((e[k++] = strdup(src[i])) == NULL)
+			goto nomem;
+	for (i = 0; changes != NULL && changes[i] != NULL; i++) {
+		size_t nl = name_len(changes[i]);
+		/* Drop every earlier entry of that name, then add the new one. */
+		for (j = 0; j < k;) {
+			if (name_len(e[j]) == nl && memcmp(e[j], changes[i], nl) == 0) {
+				free(e[j]);
+				e[j] = e[--k];
+				e[k] = NULL;
+			} else {
+				j++;
+			}
+		}
+		if (strchr(changes[i], '=') != NULL && (e[k++] = strdup(changes[i])) == NULL)
+			goto nomem;
+	}
+	*envp = e;
+	return 0;
+nomem:
+	strv_free(e);
+	return -ENOMEM;
+}
+
+static const char *env_get(char **envp, const char *name)
+{
+	size_t n = strlen(name), i;
+
+	for (i = 0; envp[i] != NULL; i++)
+		if (strncmp(envp[i], name, n) == 0 && envp[i][n] == '=')
+			return envp[i] + n + 1;
+	return NULL;
+}
+
+/* Finds the program as execvp would, with the process's own PATH.
+ * 0, -ENOENT, or -EACCES when only non-executable files were found. */
+static int find_program(const char *name, char **envp, char **pathp)
+{
+	const char *path = env_get(envp, "PATH"), *p, *end;
+	char buf[4096];
+	int err = -ENOENT;
+
+	if (strchr(name, '/') != NULL)
+		return (*pathp = strdup(name)) ? 0 : -ENOMEM;
+	if (path == NULL)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (p = path; *p != '\0'; p = *end ? end + 1 : end) {
+		struct stat st;
+		int n;
+		end = strchrnul(p, ':');
+		n = snprintf(buf, sizeof(buf), "%.*s/%s", (int)(end - p), end == p ? "." : p,
+		             name);
+		if (end == p)
+			n = snprintf(buf, sizeof(buf), "./%s", name);
+		if (n < 0 || (size_t)n >= sizeof(buf) || stat(buf, &st) != 0 || !S_ISREG(st.st_mode))
+			continue;
+		if (access(buf, X_OK) != 0) {
+			err = -EACCES;
+			continue;
+		}
+		return (*pathp = strdup(buf)) ? 0 : -ENOMEM;
+	}
+	return err;
+}
+
+int mg__exec_spec_read(struct mg_call *call, const void *v, size_t n, struct exec_spec *s)
+{
+	char **env_changes = NULL, key[SPEC_KEY_MAX];
+	const char *shell = NULL, *p;
+	struct mg_msg *m = NULL;
+	bool clear = false;
+	size_t pairs, i, len;
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	if (mg_msg_new_raw(v, n, &m) != 0)
+		return mg_call_fail(call, "MemoryError", "out of memory");
+	if (mg_msg_read(m, "m", &pairs) != 0) {
+		mg_msg_free(m);
+		return mg_call_fail(call, "mitogen.ArgumentError", "the exec spec is not a map");
+	}
+	for (i = 0, rc = 0; i < pairs && rc == 0; i++) {
+		if ((rc = mg__svc_key(m, key, sizeof(key))) != 0)
+			break;
+		if (strcmp(key, "argv") == 0) {
+			rc = read_strv(m, &s->argv);
+		} else if (strcmp(key, "shell") == 0) {
+			rc = mg_msg_read(m, "s", &shell);
+		} else if (strcmp(key, "env") == 0) {
+			rc = read_strv(m, &env_changes);
+		} else if (strcmp(key, "clear_env") == 0) {
+			rc = mg_msg_read(m, "b", &clear);
+		} else if (strcmp(key, "cwd") == 0) {
+			if ((rc = mg_msg_read(m, "S", &p, &len)) == 0 && (s->cwd = dup_n(p, len)) == NULL)
+				rc = MG_EDECODE;
+		} else if (strcmp(key, "stdin") == 0) {
+			if ((rc = mg_msg_read(m, "y", &p, &len)) == 0 && len > 0) {
+				if ((s->stdin_data = malloc(len)) == NULL)
+					rc = -ENOMEM;
+				else
+					memcpy(s->stdin_data, p, s->stdin_len = len);
+			}
+		} else if (strcmp(key, "stdin_stream") == 0) {
+			rc = mg_msg_read(m, "b", &s->stdin_stream);
+		} else if (strcmp(key, "pty") == 0) {
+			rc = mg_msg_read(m, "b", &s->pty);
+		} else if (strcmp(key, "timeout_ms") == 0) {
+			rc = mg_msg_read(m, "i", &s->timeout_ms);
+		} else if (strcmp(key, "window") == 0) {
+			rc = mg_msg_read(m, "u", &s->window);
+		} else {
+			/* Unknown keys are skipped: a newer caller may ask for
+			 * something this agent does not know, which it ignores. */
+			rc = mg_msg_read(m, "v", &p, &len);
+		}
+	}
+	if (rc == 0 && shell != NULL && s->argv == NULL) {
+		if ((s->argv = calloc(4, sizeof(char *))) == NULL || !(s->argv[0] = strdup("/bin/sh")) ||
+		    !(s->argv[1] = strdup("-c")) || !(s->argv[2] = strdup(shell)))
+			rc = -ENOMEM;
+	}
+	mg_msg_free(m);
+	if (rc != 0) {
+		strv_free(env_changes);
+		return mg_call_fail(call, "mitogen.ArgumentError", "bad exec spec near \"%s\": %s",
+		                    key, mg_strerror(rc));
+	}
+	if (s->argv == NULL || s->argv[0] == NULL) {
+		strv_free(env_changes);
+		return mg_call_fail(call, "mitogen.ArgumentError", "no argv and no shell command");
+	}
+	s->window = mg__svc_window(s->window);
+	rc = build_env(env_changes, clear, &s->envp);
+	strv_free(env_changes);
+	if (rc != 0)
+		return mg_call_fail(call, "MemoryError", "out of memory");
+	if ((rc = find_program(s->argv[0], s->envp, &s->path)) != 0)
+		return mg__svc_fail_errno(call, -rc, s->argv[0]);
+	return 0;
+}
+
+/* ---- the child -------------------------------------------------------- */
+
+enum { STAGE_SETUP = 1, STAGE_CWD = 2, STAGE_EXEC = 3 };
+
+/* dup2 that also clears close-on-exec when the fd is already in place. */
+static int move_fd(int from, int to)
+{
+	if (from == to)
+		return fcntl(to, F_SETFD, 0);
+	return dup2(from, to) < 0 ? -1 : 0;
+}
+
+static void child_fail(int errfd, int stage)
+{
+	int v[2] = {stage, errno};
+
+	if (write(errfd, v, sizeof(v)) < 0) {
+		/* Nothing left to tell anyone with. */
+	}
+	_exit(127);
+}
+
+static void child(const struct exec_spec *s, int in_r, int out_w, int err_w, const char *pts,
+                  int errfd)
+{
+	struct sigaction sa;
+	sigset_t none;
+	int sig, fd;
+
+	/* The context may block or ignore signals for its own threads; a
+	 * command starts with the defaults, as from a shell. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	for (sig = 1; sig < NSIG; sig++)
+		sigaction(sig, &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (setsid() < 0)
+		child_fail(errfd, STAGE_SETUP);
+	if (pts != NULL) {
+		/* Opening the pty's slave as a session leader makes it the
+		 * controlling terminal; TIOCSCTTY says so explicitly. */
+		if ((fd = open(pts, O_RDWR | O_CLOEXEC)) < 0)
+			child_fail(errfd, STAGE_SETUP);
+		ioctl(fd, TIOCSCTTY, 0);
+		out_w = fd;
+		err_w = fd;
+		/* Without stdin of the caller's, the terminal is stdin too, as
+		 * programs that check for one (tty, sudo, ssh) expect. */
+		if (in_r < 0)
+			in_r = fd;
+	}
+	if (in_r < 0 && (in_r = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
+		child_fail(errfd, STAGE_SETUP);
+	/* Keep the pipe ends clear of 0..2 before moving them there. */
+	if (move_fd(in_r, 0) != 0 || move_fd(out_w, 1) != 0 || move_fd(err_w, 2) != 0)
+		child_fail(errfd, STAGE_SETUP);
+	if (s->cwd != NULL && chdir(s->cwd) != 0)
+		child_fail(errfd, STAGE_CWD);
+	execve(s->path, s->argv, s->envp);
+	child_fail(errfd, STAGE_EXEC);
+}
+
+/* A pty whose master we read; *ptsp receives the slave's name. */
+static int open_pty(char *pts, size_t size)
+{
+	int fd = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (grantpt(fd) != 0 || unlockpt(fd) != 0 || ptsname_r(fd, pts, size) != 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+int mg__exec_spawn(const struct exec_spec *s, struct exec_proc *p, const char **whatp)
+{
+	int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1}, ep[2] = {-1, -1};
+	int master = -1, rc = 0, v[2];
+	char pts[128];
+	ssize_t n;
+	pid_t pid;
+
+	*whatp = s->argv[0];
+	if ((s->stdin_stream || s->stdin_data != NULL) && pipe2(in, O_CLOEXEC) != 0)
+		goto fail_errno;
+	if (s->pty) {
+		if ((master = open_pty(pts, sizeof(pts))) < 0) {
+			rc = master;
+			goto out;
+		}
+	} else if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
+		goto fail_errno;
+	}
+	if (pipe2(ep, O_CLOEXEC) != 0)
+		goto fail_errno;
+	if ((pid = fork()) < 0)
+		goto fail_errno;
+	if (pid == 0)
+		child(s, in[0], out[1], err[1], s->pty ? pts : NULL, ep[1]);
+	close_fd(&ep[1]);
+	/* The error pipe closes at exec without a word, or carries the
+	 * stage and errno of what failed. */
+	do
+		n = read(ep[0], v, sizeof(v));
+	while (n < 0 && errno == EINTR);
+	if (n == (ssize_t)sizeof(v)) {
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		rc = -v[1];
+		*whatp = v[0] == STAGE_CWD ? s->cwd : v[0] == STAGE_EXEC ? s->path : "setup";
+		goto out;
+	}
+	p->pid = pid;
+	p->in_fd = in[1];
+	in[1] = -1;
+	if (s->pty) {
+		p->out_fd = master;
+		master = -1;
+		p->err_fd = -1;
+	} else {
+		p->out_fd = out[0];
+		p->err_fd = err[0];
+		out[0] = err[0] = -1;
+		/* Bigger pipes mean fewer wake-ups per megabyte of output. */
+		fcntl(p->out_fd, F_SETPIPE_SZ, 1024 * 1024);
+		fcntl(p->err_fd, F_SETPIPE_SZ, 1024 * 1024);
+		fcntl(p->err_fd, F_SETFL, O_NONBLOCK);
+	}
+	fcntl(p->out_fd, F_SETFL, O_NONBLOCK);
+	if (p->in_fd >= 0)
+		fcntl(p->in_fd, F_SETFL, O_NONBLOCK);
+	goto out;
+fail_errno:
+	rc = -errno;
+	*whatp = "pipe";
+out:
+	close_fd(&in[0]);
+	close_fd(&in[1]);
+	close_fd(&out[0]);
+	close_fd(&out[1]);
+	close_fd(&err[0]);
+	close_fd(&err[1]);
+	close_fd(&ep[0]);
+	close_fd(&ep[1]);
+	close_fd(&master);
+	return rc;
+}

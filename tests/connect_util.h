@@ -1,0 +1,122 @@
+/*
+ * connect_util.h: helpers for the connect suites: where the build put its
+ * programs, and what a case left behind (child processes, temporary
+ * files).
+ */
+#ifndef MG_TEST_CONNECT_UTIL_H
+#define MG_TEST_CONNECT_UTIL_H
+
+#include <dirent.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "runner.h"
+
+/* The build directory: $MG_BINARY_DIR (set by ctest), else the parent of
+ * the directory holding this test program. */
+static inline const char *cu_build_dir(void)
+{
+	static char dir[4096];
+	const char *env = getenv("MG_BINARY_DIR");
+	char exe[4096];
+	ssize_t n;
+
+	if (env != NULL && *env != '\0')
+		return env;
+	if (dir[0] != '\0')
+		return dir;
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	CHECK(n > 0);
+	exe[n] = '\0';
+	snprintf(dir, sizeof(dir), "%s", dirname(dirname(exe)));
+	return dir;
+}
+
+/* This test program's own path. */
+static inline const char *cu_self_exe(void)
+{
+	static char exe[4096];
+	ssize_t n;
+
+	if (exe[0] == '\0') {
+		n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		CHECK(n > 0);
+		exe[n] = '\0';
+	}
+	return exe;
+}
+
+/* Counts this process's children, zombies included, from /proc. */
+static inline int cu_count_children(void)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
+
+	CHECK(d != NULL);
+	while ((e = readdir(d)) != NULL) {
+		char path[300], buf[512], *p;
+		FILE *f;
+		int ppid;
+
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		p = fgets(buf, sizeof(buf), f);
+		fclose(f);
+		/* The command may hold spaces and parentheses: skip to the last ')'. */
+		if (p == NULL || (p = strrchr(buf, ')')) == NULL)
+			continue;
+		if (sscanf(p + 1, " %*c %d", &ppid) == 1 && ppid == getpid())
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Waits up to ms for every child to be gone. */
+static inline int cu_wait_no_children(int ms)
+{
+	int n = cu_count_children();
+
+	for (; n > 0 && ms > 0; ms -= 5) {
+		usleep(5000);
+		n = cu_count_children();
+	}
+	return n;
+}
+
+/* Counts entries of the temporary directory the agent fallback would use. */
+static inline int cu_count_tmp_agents(void)
+{
+	const char *tmp = getenv("TMPDIR");
+	DIR *d = opendir(tmp && *tmp ? tmp : "/tmp");
+	struct dirent *e;
+	int n = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL)
+		if (strncmp(e->d_name, "mitogen-agent-", 14) == 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* Raises the soft fd limit to the hard one (many contexts at once). */
+static inline void cu_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	CHECK_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	rl.rlim_cur = rl.rlim_max;
+	CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+}
+
+#endif

@@ -1,0 +1,421 @@
+/*
+ * test_exec.c: "mg.exec" against real child contexts (mg_fork of this very
+ * test program, so the service under test is this build's) running real
+ * processes: argv and shell, environment, folders, stdin in every form,
+ * output streamed as produced, timeouts that kill the whole group, ptys,
+ * and 1 GiB of output through bounded memory at both ends.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "services/svc.h"
+#include "util.h"
+
+static struct mg_router *r;
+
+static struct mg_context *child(void)
+{
+	struct mg_context *c;
+
+	/* Keeps the services' objects linked into this program (and so into
+	 * its forks) however the static library is ordered. */
+	CHECK(mg__exec_services[0] != NULL);
+	r = util_router(0, "master", 0, 0, false);
+	CHECK_OK(mg_fork(r, NULL, &c));
+	return c;
+}
+
+static void done(struct mg_context *c)
+{
+	mg_context_free(c);
+	mg_router_free(r);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int sh(struct mg_context *c, const char *cmd, struct mg_exec_result *res)
+{
+	struct mg_exec_opts o;
+
+	mg_exec_opts_init(&o);
+	o.command = cmd;
+	return mg_exec_run(c, &o, 1 << 20, res);
+}
+
+/* A /proc/<pid>/status field in KiB ("VmRSS", "VmHWM"). */
+static long status_kib(long pid, const char *field)
+{
+	char path[64], line[256];
+	size_t n = strlen(field);
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, field, n) == 0 && line[n] == ':')
+			v = strtol(line + n + 1, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+TEST(argv_and_exit_status)
+{
+	struct mg_context *c = child();
+	const char *argv[] = {"printf", "%s-%s", "a b", "c", NULL};
+	struct mg_exec_result res;
+	struct mg_exec_opts o;
+
+	mg_exec_opts_init(&o);
+	o.argv = argv;
+	CHECK_OK(mg_exec_run(c, &o, 1024, &res));
+	CHECK_STR(res.out, "a b-c");
+	CHECK_EQ(res.status.exit_code, 0);
+	CHECK_EQ(res.status.signal, 0);
+	mg_exec_result_fini(&res);
+
+	CHECK_OK(sh(c, "echo out; echo err >&2; exit 3", &res));
+	CHECK_STR(res.out, "out\n");
+	CHECK_STR(res.err, "err\n");
+	CHECK_EQ(res.status.exit_code, 3);
+	mg_exec_result_fini(&res);
+
+	CHECK_OK(sh(c, "kill -TERM $$", &res));
+	CHECK_EQ(res.status.exit_code, -1);
+	CHECK_EQ(res.status.signal, SIGTERM);
+	CHECK(!res.status.timed_out);
+	mg_exec_result_fini(&res);
+	done(c);
+}
+
+TEST(environment_and_working_directory)
+{
+	struct mg_context *c = child();
+	const char *env[] = {"MG_A=one", "MG_B=two", "HOME", NULL};
+	const char *env2[] = {"MG_ONLY=x", "PATH=/usr/bin:/bin", NULL};
+	struct mg_exec_result res;
+	struct mg_exec_opts o;
+
+	mg_exec_opts_init(&o);
+	o.command = "echo \"$MG_A $MG_B ${HOME-unset}\"; pwd";
+	o.env = env;
+	o.cwd = "/usr";
+	CHECK_OK(mg_exec_run(c, &o, 1024, &res));
+	CHECK_STR(res.out, "one two unset\n/usr\n");
+	mg_exec_result_fini(&res);
+
+	/* A cleared environment holds only what the caller gives. */
+	o.command = "env | sort";
+	o.env = env2;
+	o.clear_env = true;
+	o.cwd = NULL;
+	CHECK_OK(mg_exec_run(c, &o, 1024, &res));
+	CHECK(strstr(res.out, "MG_ONLY=x\n") != NULL);
+	CHECK(strstr(res.out, "HOME=") == NULL);
+	mg_exec_result_fini(&res);
+	done(c);
+}
+
+TEST(start_failures_carry_the_remote_errno)
+{
+	struct mg_context *c = child();
+	const char *missing[] = {"/no/such/program", NULL};
+	const char *nopath[] = {"no-such-program-mg", NULL};
+	struct mg_exec_result res;
+	struct mg_exec_opts o;
+
+	mg_exec_opts_init(&o);
+	o.argv = missing;
+	CHECK_EQ(mg_exec_run(c, &o, 1024, &res), -ENOENT);
+	CHECK(strstr(res.error, "/no/such/program") != NULL);
+	printf("    %s\n", res.error);
+	o.argv = nopath;
+	CHECK_EQ(mg_exec_run(c, &o, 1024, &res), -ENOENT);
+	o.argv = NULL;
+	o.command = "true";
+	o.cwd = "/no/such/dir";
+	CHECK_EQ(mg_exec_run(c, &o, 1024, &res), -ENOENT);
+	CHECK(strstr(res.error, "/no/such/dir") != NULL);
+	o.cwd = "/etc/passwd";
+	CHECK_EQ(mg_exec_run(c, &o, 1024, &res), -ENOTDIR);
+	/* The context is fine after all of that. */
+	CHECK_OK(sh(c, "echo ok", &res));
+	CHECK_STR(res.out, "ok\n");
+	mg_exec_result_fini(&res);
+	done(c);
+}
+
+TEST(stdin_inline_fed_and_from_an_fd)
+{
+	struct mg_context *c = child();
+	const size_t big = 10 << 20;
+	struct mg_exec_result res;
+	struct mg_exec_opts o;
+	char *data = malloc(big);
+	int p[2];
+	size_t i;
+
+	for (i = 0; i < big; i++)
+		data[i] = (char)('a' + i % 26);
+	mg_exec_opts_init(&o);
+	o.command = "cat";
+	o.stdin_data = "hello stdin";
+	o.stdin_len = 11;
+	CHECK_OK(mg_exec_run(c, &o, 1024, &res));
+	CHECK_STR(res.out, "hello stdin");
+	mg_exec_result_fini(&res);
+
+	/* Past the inline limit the job's feeder thread streams it. */
+	o.stdin_data = data;
+	o.stdin_len = big;
+	CHECK_OK(mg_exec_run(c, &o, big, &res));
+	CHECK_EQ(res.out_len, big);
+	CHECK_MEM(res.out, data, big);
+	mg_exec_result_fini(&res);
+
+	/* From an fd until EOF. */
+	CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+	CHECK_EQ(write(p[1], "from a pipe", 11), 11);
+	close(p[1]);
+	o.stdin_data = NULL;
+	o.stdin_len = 0;
+	o.stdin_fd = p[0];
+	o.command = "wc -c";
+	CHECK_OK(mg_exec_run(c, &o, 1024, &res));
+	CHECK_EQ(atoi(res.out), 11);
+	mg_exec_result_fini(&res);
+	close(p[0]);
+
+	/* No stdin given: /dev/null. */
+	CHECK_OK(sh(c, "cat; echo end", &res));
+	CHECK_STR(res.out, "end\n");
+	mg_exec_result_fini(&res);
+	free(data);
+	done(c);
+}
+
+struct writer {
+	struct mg_exec *job;
+	size_t len;
+	int rc;
+};
+
+static void *write_stdin(void *arg)
+{
+	struct writer *w = arg;
+	char *buf = malloc(100000);
+	size_t sent = 0, i;
+
+	for (i = 0; i < 100000; i++)
+		buf[i] = (char)i;
+	while (sent < w->len && (w->rc = mg_exec_write(w->job, buf, 100000)) == 0)
+		sent += 100000;
+	mg_exec_close_stdin(w->job);
+	free(buf);
+	return NULL;
+}
+
+TEST(stdin_streamed_while_output_is_read)
+{
+	/* cat echoes 64 MB back while we are still writing: both windows run
+	 * at once, and neither side may wait for the other. */
+	struct mg_context *c = child();
+	struct writer w = {NULL, 64 * 100000, 0};
+	struct mg_exec_event ev;
+	struct mg_exec_opts o;
+	uint64_t got = 0, sum = 0;
+	pthread_t t;
+	int rc;
+
+	mg_exec_opts_init(&o);
+	o.command = "cat";
+	o.stdin_stream = true;
+	o.window = 1 << 20;
+	CHECK_OK(mg_exec_start(c, &o, &w.job, NULL, 0));
+	CHECK(mg_exec_pid(w.job) > 0);
+	CHECK_EQ(pthread_create(&t, NULL, write_stdin, &w), 0);
+	while ((rc = mg_exec_next(w.job, 10000, &ev)) == 0 && ev.type != MG_EXEC_EXIT) {
+		const uint8_t *p = ev.data;
+		size_t i;
+		CHECK_EQ(ev.type, MG_EXEC_STDOUT);
+		for (i = 0; i < ev.len; i++)
+			sum += p[i] == (uint8_t)((got + i) % 100000) ? 0 : 1;
+		got += ev.len;
+	}
+	CHECK_OK(rc);
+	CHECK_EQ(ev.status.exit_code, 0);
+	pthread_join(t, NULL);
+	CHECK_OK(w.rc);
+	CHECK_EQ(got, w.len);
+	CHECK_EQ(sum, 0);
+	CHECK_EQ(mg_exec_next(w.job, 0, &ev), MG_ECLOSED);
+	mg_exec_free(w.job);
+	done(c);
+}
+
+TEST(output_streams_before_exit)
+{
+	struct mg_context *c = child();
+	struct mg_exec_event ev;
+	struct mg_exec_opts o;
+	struct mg_exec *job;
+	int64_t t0;
+
+	mg_exec_opts_init(&o);
+	o.command = "echo first; sleep 30";
+	CHECK_OK(mg_exec_start(c, &o, &job, NULL, 0));
+	t0 = now_ms();
+	CHECK_OK(mg_exec_next(job, 5000, &ev));
+	CHECK_EQ(ev.type, MG_EXEC_STDOUT);
+	CHECK_EQ(ev.len, 6);
+	CHECK_MEM(ev.data, "first\n", 6);
+	printf("    first line after %lld ms, the command still running\n",
+	       (long long)(now_ms() - t0));
+	CHECK_OK(mg_exec_kill(job, SIGKILL));
+	CHECK_OK(mg_exec_next(job, 5000, &ev));
+	CHECK_EQ(ev.type, MG_EXEC_EXIT);
+	CHECK_EQ(ev.status.signal, SIGKILL);
+	CHECK(!ev.status.timed_out);
+	mg_exec_free(job);
+	done(c);
+}
+
+static bool pid_gone(long pid)
+{
+	char path[64], state = '?';
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return true;
+	if (fscanf(f, "%*d (%*[^)]) %c", &state) != 1)
+		state = '?';
+	fclose(f);
+	return state == 'Z' || state == 'X';
+}
+
+TEST(timeout_kills_the_whole_process_group)
+{
+	struct mg_context *c = child();
+	struct mg_exec_result res;
+	struct mg_exec_opts o;
+	long bg;
+	int i;
+
+	mg_exec_opts_init(&o);
+	/* The background sleep is a grandchild: only a group kill gets it. */
+	o.command = "sleep 60 & echo $!; sleep 60";
+	o.timeout_ms = 300;
+	CHECK_OK(mg_exec_run(c, &o, 1024, &res));
+	CHECK(res.status.timed_out);
+	CHECK_EQ(res.status.signal, SIGKILL);
+	bg = atol(res.out);
+	CHECK(bg > 0);
+	for (i = 0; i < 200 && !pid_gone(bg); i++)
+		usleep(10000);
+	CHECK(pid_gone(bg));
+	mg_exec_result_fini(&res);
+	done(c);
+}
+
+TEST(pty_carries_stdout_and_stderr)
+{
+	struct mg_context *c = child();
+	struct mg_exec_result res;
+	struct mg_exec_opts o;
+
+	mg_exec_opts_init(&o);
+	o.command = "test -t 0 && test -t 1 && test -t 2 && echo tty; echo err >&2; tty";
+	o.pty = true;
+	CHECK_OK(mg_exec_run(c, &o, 4096, &res));
+	CHECK_EQ(res.status.exit_code, 0);
+	CHECK(strstr(res.out, "tty\r\n") != NULL);
+	CHECK(strstr(res.out, "err\r\n") != NULL);
+	CHECK(strstr(res.out, "/dev/pts/") != NULL);
+	CHECK_EQ(res.err_len, 0);
+	mg_exec_result_fini(&res);
+	done(c);
+}
+
+TEST(a_lost_context_ends_the_job)
+{
+	struct mg_context *c = child();
+	struct mg_exec_result res;
+	struct mg_exec_event ev;
+	struct mg_exec_opts o;
+	struct mg_exec *job;
+	long ctx_pid;
+	int rc;
+
+	CHECK_OK(sh(c, "echo $PPID", &res));
+	ctx_pid = atol(res.out);
+	mg_exec_result_fini(&res);
+	mg_exec_opts_init(&o);
+	o.command = "sleep 60";
+	CHECK_OK(mg_exec_start(c, &o, &job, NULL, 0));
+	kill((pid_t)ctx_pid, SIGKILL);
+	rc = mg_exec_next(job, 5000, &ev);
+	CHECK_EQ(rc, MG_EDISCONNECT);
+	CHECK_EQ(mg_exec_next(job, 0, &ev), MG_ECLOSED);
+	mg_exec_free(job);
+	done(c);
+}
+
+TEST_T(a_gibibyte_of_output_in_bounded_memory, 120)
+{
+	const uint64_t total = 1ULL << 30;
+	struct mg_context *c = child();
+	struct mg_exec_result res;
+	struct mg_exec_event ev;
+	struct mg_exec_opts o;
+	struct mg_exec *job;
+	long ctx_pid, m0, m1, c0, c1;
+	uint64_t got = 0, chunks = 0;
+	int64_t t0;
+	char cmd[64];
+	int rc;
+
+	CHECK_OK(sh(c, "echo $PPID", &res));
+	ctx_pid = atol(res.out);
+	mg_exec_result_fini(&res);
+	m0 = status_kib(getpid(), "VmHWM");
+	c0 = status_kib(ctx_pid, "VmHWM");
+	mg_exec_opts_init(&o);
+	snprintf(cmd, sizeof(cmd), "head -c %llu /dev/zero", (unsigned long long)total);
+	o.command = cmd;
+	t0 = now_ms();
+	CHECK_OK(mg_exec_start(c, &o, &job, NULL, 0));
+	while ((rc = mg_exec_next(job, 30000, &ev)) == 0 && ev.type == MG_EXEC_STDOUT) {
+		got += ev.len;
+		/* A slow consumer now and then, so the window fills up. */
+		if (++chunks % 512 == 0)
+			usleep(20000);
+	}
+	CHECK_OK(rc);
+	CHECK_EQ(ev.type, MG_EXEC_EXIT);
+	CHECK_EQ(ev.status.exit_code, 0);
+	CHECK_EQ(got, total);
+	m1 = status_kib(getpid(), "VmHWM");
+	c1 = status_kib(ctx_pid, "VmHWM");
+	printf("    1 GiB in %lld ms; peak RSS grew %ld KiB here, %ld KiB in the context\n",
+	       (long long)(now_ms() - t0), m1 - m0, c1 - c0);
+	CHECK(m1 - m0 < 64 * 1024);
+	CHECK(c1 - c0 < 64 * 1024);
+	mg_exec_free(job);
+	done(c);
+}
