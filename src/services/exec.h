@@ -13,11 +13,11 @@
 /* What the caller asked for, decoded from the call and owned (copied out
  * of the call message: the job outlives the call). */
 struct exec_spec {
-	char **argv;       /* NULL-ended; argv[0] as given */
-	char *path;        /* the program after the PATH search */
-	char **envp;       /* the full environment for the process */
-	char *cwd;         /* or NULL */
-	void *stdin_data;  /* inline stdin, or NULL */
+	char **argv;      /* NULL-ended; argv[0] as given */
+	char *path;       /* the program after the PATH search */
+	char **envp;      /* the full environment for the process */
+	char *cwd;        /* or NULL */
+	void *stdin_data; /* inline stdin, or NULL */
 	size_t stdin_len;
 	bool stdin_stream;
 	bool pty;
@@ -26,10 +26,10 @@ struct exec_spec {
 };
 
 struct exec_proc {
-	pid_t pid;   /* also the process group id */
-	int in_fd;   /* our end of its stdin, or -1 */
-	int out_fd;  /* its stdout (the pty master with pty) */
-	int err_fd;  /* its stderr, or -1 with pty */
+	pid_t pid;  /* also the process group id */
+	int in_fd;  /* our end of its stdin, or -1 */
+	int out_fd; /* its stdout (the pty master with pty) */
+	int err_fd; /* its stderr, or -1 with pty */
 };
 
 /* Decodes the encoded spec map v (n bytes) into s (zeroed first).  On

@@ -264,7 +264,8 @@ static void *pump_main(void *arg)
 {
 	struct job *j = arg;
 	int64_t deadline = j->spec.timeout_ms > 0 ? now_ms() + j->spec.timeout_ms : 0, grace = 0;
-	int *fds[2] = {&j->proc.out_fd, &j->proc.err_fd}, tags[2] = {EXEC_EV_STDOUT, EXEC_EV_STDERR};
+	int *fds[2] = {&j->proc.out_fd, &j->proc.err_fd},
+	    tags[2] = {EXEC_EV_STDOUT, EXEC_EV_STDERR};
 	bool timed_out = false, open, gone;
 	struct pollfd pf[3];
 	int idx[3], np, i, tmo, status = 0;

@@ -147,11 +147,11 @@ static int find_program(const char *name, char **envp, char **pathp)
 		struct stat st;
 		int n;
 		end = strchrnul(p, ':');
-		n = snprintf(buf, sizeof(buf), "%.*s/%s", (int)(end - p), end == p ? "." : p,
-		             name);
+		n = snprintf(buf, sizeof(buf), "%.*s/%s", (int)(end - p), end == p ? "." : p, name);
 		if (end == p)
 			n = snprintf(buf, sizeof(buf), "./%s", name);
-		if (n < 0 || (size_t)n >= sizeof(buf) || stat(buf, &st) != 0 || !S_ISREG(st.st_mode))
+		if (n < 0 || (size_t)n >= sizeof(buf) || stat(buf, &st) != 0 ||
+		    !S_ISREG(st.st_mode))
 			continue;
 		if (access(buf, X_OK) != 0) {
 			err = -EACCES;
@@ -190,7 +190,8 @@ int mg__exec_spec_read(struct mg_call *call, const void *v, size_t n, struct exe
 		} else if (strcmp(key, "clear_env") == 0) {
 			rc = mg_msg_read(m, "b", &clear);
 		} else if (strcmp(key, "cwd") == 0) {
-			if ((rc = mg_msg_read(m, "S", &p, &len)) == 0 && (s->cwd = dup_n(p, len)) == NULL)
+			if ((rc = mg_msg_read(m, "S", &p, &len)) == 0 &&
+			    (s->cwd = dup_n(p, len)) == NULL)
 				rc = MG_EDECODE;
 		} else if (strcmp(key, "stdin") == 0) {
 			if ((rc = mg_msg_read(m, "y", &p, &len)) == 0 && len > 0) {
@@ -214,8 +215,9 @@ int mg__exec_spec_read(struct mg_call *call, const void *v, size_t n, struct exe
 		}
 	}
 	if (rc == 0 && shell != NULL && s->argv == NULL) {
-		if ((s->argv = calloc(4, sizeof(char *))) == NULL || !(s->argv[0] = strdup("/bin/sh")) ||
-		    !(s->argv[1] = strdup("-c")) || !(s->argv[2] = strdup(shell)))
+		if ((s->argv = calloc(4, sizeof(char *))) == NULL ||
+		    !(s->argv[0] = strdup("/bin/sh")) || !(s->argv[1] = strdup("-c")) ||
+		    !(s->argv[2] = strdup(shell)))
 			rc = -ENOMEM;
 	}
 	mg_msg_free(m);

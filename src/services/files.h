@@ -37,8 +37,8 @@ int mg__file_source_run(int fd, uint64_t size, uint64_t window, struct mg_sender
 
 /* A file being received: a temporary file beside the target. */
 struct file_sink {
-	char *path;   /* the target */
-	char *tmp;    /* the temporary file, unlinked unless committed */
+	char *path; /* the target */
+	char *tmp;  /* the temporary file, unlinked unless committed */
 	int fd;
 	struct file_meta meta;
 	bool keep_owner;

@@ -25,8 +25,12 @@
 
 #include "services/files.h"
 
-const char *const mg__files_services[] = {"mg.file.recv", "mg.file.send", "mg.file.mkdir",
-                                          "mg.file.symlink", "mg.file.utime", "mg.file.list",
+const char *const mg__files_services[] = {"mg.file.recv",
+                                          "mg.file.send",
+                                          "mg.file.mkdir",
+                                          "mg.file.symlink",
+                                          "mg.file.utime",
+                                          "mg.file.list",
                                           NULL};
 
 struct recv_job {
@@ -113,8 +117,7 @@ static void *send_main(void *arg)
 	uint64_t hash;
 	char err[512];
 
-	mg__file_source_run(j->fd, j->size, j->window, j->data, j->status, &hash, err,
-	                    sizeof(err));
+	mg__file_source_run(j->fd, j->size, j->window, j->data, j->status, &hash, err, sizeof(err));
 	close(j->fd);
 	mg_receiver_free(j->status);
 	mg_sender_free(j->data);

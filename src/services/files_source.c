@@ -149,7 +149,8 @@ int mg__file_source_run(int fd, uint64_t size, uint64_t window, struct mg_sender
 		if ((rc = chunk_msg(fd, sent, n, &h, &data_at, &m)) != 0) {
 			snprintf(err, errsize, "reading the source at offset %llu: %s",
 			         (unsigned long long)sent,
-			         rc == -ENODATA ? "the file shrank during the transfer" : mg_strerror(rc));
+			         rc == -ENODATA ? "the file shrank during the transfer"
+			                        : mg_strerror(rc));
 			mg_sender_sendf(data, "(iis)", (int64_t)FILE_ABORT, (int64_t)rc, err);
 			return rc == -ENODATA ? -EIO : rc;
 		}

@@ -165,7 +165,8 @@ static int file_list(struct mg_call *call)
 		rc = mg_call_return(call, "uy", (uint64_t)t.n, mg_msg_data(blob), mg_msg_len(blob));
 	mg_msg_free(blob);
 	tree_fini(&t);
-	return rc == 0 ? 0 : mg_call_fail(call, "OSError", "listing too large: %s", mg_strerror(rc));
+	return rc == 0 ? 0
+	               : mg_call_fail(call, "OSError", "listing too large: %s", mg_strerror(rc));
 }
 
 static int make_dir(const char *path, uint32_t mode)
@@ -335,7 +336,8 @@ static int read_listing(struct mg_msg *reply, struct tree *t)
 		uint64_t mode, size;
 		struct timespec mtime;
 		struct stat st;
-		if ((rc = mg_msg_read(blob, "(siuuts)", &rel, &type, &mode, &size, &mtime, &link)) != 0)
+		if ((rc = mg_msg_read(blob, "(siuuts)", &rel, &type, &mode, &size, &mtime,
+		                      &link)) != 0)
 			break;
 		/* A listing names paths below its root only. */
 		if (strncmp(rel, ".", 1) != 0 || strstr(rel, "/../") != NULL ||
@@ -344,7 +346,9 @@ static int read_listing(struct mg_msg *reply, struct tree *t)
 			break;
 		}
 		memset(&st, 0, sizeof(st));
-		st.st_mode = (mode_t)mode | (type == T_DIR ? S_IFDIR : type == T_FILE ? S_IFREG : 0);
+		st.st_mode = (mode_t)mode | (type == T_DIR    ? S_IFDIR
+		                             : type == T_FILE ? S_IFREG
+		                                              : 0);
 		st.st_size = (off_t)size;
 		st.st_mtim = mtime;
 		if ((rc = tree_add(t, rel, &st, NULL)) == 0 && type == T_LINK)

@@ -24,8 +24,8 @@
 
 /* Bulk data travels in chunks of this size; the window default bounds the
  * bytes a producer may have sent and not yet seen acknowledged. */
-#define SVC_CHUNK (1024 * 1024)
-#define SVC_WINDOW_DEFAULT (16 * 1024 * 1024)
+#define SVC_CHUNK (256 * 1024)
+#define SVC_WINDOW_DEFAULT (4 * 1024 * 1024)
 #define SVC_WINDOW_MIN SVC_CHUNK
 #define SVC_WINDOW_MAX (256 * 1024 * 1024)
 
