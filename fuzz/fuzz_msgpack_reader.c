@@ -206,7 +206,7 @@ int mg_fuzz_msgpack_reader(const uint8_t *data, size_t size)
 	struct mg_buf once, twice;
 	struct mg_mpw w;
 	struct mg_mpr r, c;
-	size_t start, len;
+	size_t start, len, values = 0;
 
 	mg__buf_init(&once, 4 * size + 64);
 	mg__buf_init(&twice, 4 * size + 64);
@@ -223,7 +223,10 @@ int mg_fuzz_msgpack_reader(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(mg__mp_check_one(data + start, len) == 0);
 		c = r;
 		c.off = start;
-		try_accessors(&c, len);
+		/* Every accessor on every value would spend the run on long
+		 * inputs of tiny values; the first few show what there is. */
+		if (values++ < 32)
+			try_accessors(&c, len);
 		copy_value(&c, &w, 0);
 		FUZZ_ASSERT(c.off == r.off);
 	}

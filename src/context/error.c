@@ -63,21 +63,11 @@ void mg__error_set_local(int code, const char *type, const char *context, const 
 
 bool mg__reply_is_error(const struct mg_msg *reply)
 {
-	const uint8_t *p = mg_msg_data(reply);
-	size_t n = mg_msg_len(reply);
+	struct mg_mpr r;
+	int8_t type;
 
-	if (n < 3)
-		return false;
-	/* fixext 1..16 put the type at byte 1; ext 8/16/32 after the length. */
-	if (p[0] >= 0xd4 && p[0] <= 0xd8)
-		return (int8_t)p[1] == MG_MP_EXT_ERROR;
-	if (p[0] == 0xc7)
-		return (int8_t)p[2] == MG_MP_EXT_ERROR;
-	if (p[0] == 0xc8)
-		return n > 3 && (int8_t)p[3] == MG_MP_EXT_ERROR;
-	if (p[0] == 0xc9)
-		return n > 5 && (int8_t)p[5] == MG_MP_EXT_ERROR;
-	return false;
+	mg__mpr_init(&r, mg_msg_data(reply), mg_msg_len(reply));
+	return mg__mpr_peek_ext(&r, &type) == 0 && type == MG_MP_EXT_ERROR;
 }
 
 int mg__error_from_reply(const struct mg_msg *reply)

@@ -149,6 +149,9 @@ void mg__log_set_context_name(const char *name)
 }
 
 static void vlog(int level, const char *logger, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void vlog(int level, const char *logger, const char *fmt, va_list ap)
 {
 	char msg[1024], ctx[128];
 	struct mg_log_record rec;
