@@ -10,6 +10,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include "mitogen.h"
 
@@ -54,11 +55,18 @@ int main(int argc, char **argv)
 	struct mg_connect_opts opts;
 	struct mg_router *router;
 	struct mg_select *sel;
+	struct rlimit rl;
 	int n = argc > 1 ? atoi(argv[1]) : 3, i, ready, rc, status = 0;
 
 	if (n < 1 || n > MAX_CONTEXTS) {
 		fprintf(stderr, "usage: hello_contexts [1..%d]\n", MAX_CONTEXTS);
 		return 2;
+	}
+	/* Each context holds a few fds here until it is ready, one after;
+	 * a thousand need more than the usual soft limit of 1024. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	if ((rc = mg_router_new(NULL, &router)) != 0 || (rc = mg_select_new(&sel)) != 0)
 		return fail("setting up", rc);

@@ -23,6 +23,10 @@
 extern "C" {
 #endif
 
+/* The library is built with hidden visibility; what this header declares
+ * is its exported interface. */
+#pragma GCC visibility push(default)
+
 #define MG_VERSION_MAJOR 0
 #define MG_VERSION_MINOR 1
 #define MG_VERSION_PATCH 0
@@ -253,7 +257,8 @@ enum mg_stream_flags {
 
 /* Attaches a connected stream to the peer context peer_id: rfd is read,
  * wfd written (they may be the same fd).  The router takes ownership of
- * both fds on success, makes them non-blocking and close-on-exec, and adds
+ * both fds on success (on failure they stay the caller's), makes them
+ * non-blocking and close-on-exec, and adds
  * a route to peer_id.  With MG_STREAM_PARENT the peer gets parent authority
  * and becomes the default route for unknown destinations.  Thread: any. */
 int mg_router_attach(struct mg_router *router, int rfd, int wfd, uint32_t peer_id,
@@ -393,7 +398,9 @@ struct mg_connect_opts {
 void mg_connect_opts_init(struct mg_connect_opts *opts, int method);
 
 /* Starts connecting and returns at once with a context in the connecting
- * state.  Caller frees the context.  Thread: any. */
+ * state.  Caller frees the context.  Thread: any but the broker (a child
+ * context may have to wait for the master to hand out an id; from a
+ * handler it returns -EDEADLK). */
 int mg_connect_start(struct mg_router *router, const struct mg_connect_opts *opts,
                      struct mg_context **ctxp);
 
@@ -677,6 +684,8 @@ int mg_file_push_tree(struct mg_context *ctx, const char *local_dir, const char 
                       const struct mg_file_opts *opts, struct mg_file_result *res);
 int mg_file_pull_tree(struct mg_context *ctx, const char *remote_dir, const char *local_dir,
                       const struct mg_file_opts *opts, struct mg_file_result *res);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

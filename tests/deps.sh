@@ -10,10 +10,13 @@ set -euo pipefail
 pkgs=(cmake ninja-build gcc libc6-dev clang libclang-rt-14-dev pkg-config libmsgpack-dev
       python3 python3-msgpack python3-mitogen musl-tools gnuplot-nox)
 
+# One dpkg-query for all: installed means "install ok installed", not just
+# known to dpkg.
+installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${pkgs[@]}" 2>/dev/null |
+	awk '/ ok installed$/ { print $1 }') || true
 missing=()
 for p in "${pkgs[@]}"; do
-	# Installed means dpkg says "install ok installed", not just known.
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+	grep -qx "$p" <<<"$installed" || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -96,8 +96,7 @@ static void state(struct mg_context *c, int64_t *pidp, int64_t *ppidp, int64_t *
 
 /* Starts this program as a fake child playing mode; returns the connect's
  * result. */
-static int fake_child(struct mg_router *r, const char *mode, int timeout_ms,
-                      struct mg_context **cp)
+static int fake_child(struct mg_router *r, const char *mode, int timeout_ms, struct mg_context **cp)
 {
 	char var[64];
 	const char *env[] = {var, NULL};
@@ -170,9 +169,9 @@ TEST(boot_parameters_skip_unknown_keys_and_need_known_ones)
 	CHECK_EQ(b.nancestors, 0);
 	mg_msg_free(m);
 	/* Without a name it is refused. */
-	CHECK_OK(mg_msg_pack(&m, "{su su s() si su sb}", "id", (uint64_t)3, "parent",
-	                     (uint64_t)0, "ancestors", "log_level", (int64_t)30,
-	                     "max_message_size", (uint64_t)4096, "unidirectional", 0));
+	CHECK_OK(mg_msg_pack(&m, "{su su s() si su sb}", "id", (uint64_t)3, "parent", (uint64_t)0,
+	                     "ancestors", "log_level", (int64_t)30, "max_message_size",
+	                     (uint64_t)4096, "unidirectional", 0));
 	CHECK_EQ(mg__boot_decode(mg_msg_data(m), mg_msg_len(m), &b), MG_EDECODE);
 	mg_msg_free(m);
 }
@@ -242,8 +241,7 @@ TEST(handshake_child_refuses_another_version)
 	static const char bytes[] = "MGBOOT 00000099\n\0\0\0\0";
 	char chan[64], err[256];
 
-	CHECK_EQ(run_child_boot(bytes, sizeof(bytes) - 1, chan, sizeof(chan), err, sizeof(err)),
-	         3);
+	CHECK_EQ(run_child_boot(bytes, sizeof(bytes) - 1, chan, sizeof(chan), err, sizeof(err)), 3);
 	CHECK_STR(chan, "");
 	CHECK(strstr(err, "parent speaks version 99, this program 1") != NULL);
 }
@@ -567,6 +565,63 @@ TEST(local_agent_through_a_child)
 	}
 	CHECK_OK(mg_context_shutdown(c1, 5000)); /* cascades to c2 */
 	CHECK(mg_context_is_gone(c2));
+	mg_context_free(c2);
+	mg_context_free(c1);
+	CHECK_EQ(cu_wait_no_children(2000), 0);
+	mg_router_free(r);
+}
+
+TEST(agent_as_a_gateway)
+{
+	struct mg_router *r = master();
+	struct mg_connect_opts o;
+	struct mg_context *c1, *c2, *c3;
+
+	/* The agent boots another agent from its own image, and forks. */
+	CHECK_OK(mg_local(r, NULL, &c1));
+	mg_connect_opts_init(&o, MG_METHOD_LOCAL);
+	o.via = c1;
+	CHECK_OK(mg_connect(r, &o, &c2));
+	ping(c2);
+	mg_connect_opts_init(&o, MG_METHOD_FORK);
+	o.via = c1;
+	CHECK_OK(mg_connect(r, &o, &c3));
+	ping(c3);
+	CHECK_OK(mg_context_shutdown(c1, 5000));
+	CHECK(mg_context_is_gone(c2));
+	CHECK(mg_context_is_gone(c3));
+	mg_context_free(c3);
+	mg_context_free(c2);
+	mg_context_free(c1);
+	CHECK_EQ(cu_wait_no_children(2000), 0);
+	mg_router_free(r);
+}
+
+TEST(three_levels_of_gateways)
+{
+	struct mg_router *r = master();
+	struct mg_connect_opts o;
+	struct mg_context *c1, *c2, *c3, *c4;
+	int64_t pid2, pid3, ppid, mark;
+
+	CHECK_OK(mg_fork(r, NULL, &c1));
+	mg_connect_opts_init(&o, MG_METHOD_LOCAL);
+	o.via = c1;
+	CHECK_OK(mg_connect(r, &o, &c2)); /* c1 now remembers a context */
+	mg_connect_opts_init(&o, MG_METHOD_FORK);
+	o.via = c1;
+	CHECK_OK(mg_connect(r, &o, &c3)); /* a fork of c1: forgets c1's */
+	mg_connect_opts_init(&o, MG_METHOD_FORK);
+	o.via = c3;
+	CHECK_OK(mg_connect(r, &o, &c4));
+	state(c3, &pid3, &ppid, &mark);
+	state(c4, &pid2, &ppid, &mark);
+	CHECK_EQ(ppid, pid3);
+	ping(c2);
+	ping(c4);
+	CHECK_OK(mg_context_shutdown(c1, 5000));
+	mg_context_free(c4);
+	mg_context_free(c3);
 	mg_context_free(c2);
 	mg_context_free(c1);
 	CHECK_EQ(cu_wait_no_children(2000), 0);

@@ -3,15 +3,17 @@
  * (tests/infra/env.sh) comes up, passes its smoke check (check.sh), is
  * idempotent both ways, and leaves nothing behind when it goes down: no
  * sshd, no process of its users, no users, no rules, no files.  It does not
- * take over what it did not make.  Needs root.  Each case runs up and down
- * inside itself; an infra that was up before the case is up again after it
- * (its port may differ).
+ * take over what it did not make, and a down waits for a case using it.
+ * Needs root.  Each case holds the infra lock exclusively and runs up and
+ * down inside itself; an infra that was up before the case is up again
+ * after it (its port may differ).
  */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pwd.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -24,27 +26,35 @@
 
 static const char *const users[] = {"mgtest", "mgtest2", "mgtest3"};
 
-/* Skips unless root.  Takes a running infra down first, so each case
- * starts from nothing; returns whether it was up (the case brings it back
- * at its end, for the suites that run after this one). */
-static int take_down(void)
+/* Starts a case: skips unless root; takes the infra lock exclusively for
+ * the whole case (waiting for cases, of any checkout, that use the infra)
+ * and tells env.sh that we hold it; takes a running infra down, so the case
+ * starts from nothing.  Returns the lock's fd; *was_upp says whether the
+ * infra was up. */
+static int begin(int *was_upp)
 {
 	struct mg_test_infra inf;
+	int fd;
 
 	if (geteuid() != 0)
 		mg_test_skip("needs root: the test infra adds users, sudo/doas rules and an sshd");
-	if (mg_test_infra_load(&inf) != 0)
-		return 0;
-	mg_test_infra_down();
-	return 1;
+	CHECK((fd = open(MG_TEST_INFRA_LOCK, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) >= 0);
+	CHECK_EQ(flock(fd, LOCK_EX), 0);
+	CHECK_EQ(setenv("MG_INFRA_LOCK_HELD", "1", 1), 0);
+	*was_upp = mg_test_infra_load(&inf) == 0;
+	if (*was_upp)
+		mg_test_infra_down();
+	return fd;
 }
 
-static void restore(int was_up)
+/* Ends a case: releases the lock, and brings the infra back up if it was
+ * up before, for the suites that run after this one. */
+static void end(int fd, int was_up)
 {
-	struct mg_test_infra inf;
-
+	close(fd);
+	CHECK_EQ(unsetenv("MG_INFRA_LOCK_HELD"), 0);
 	if (was_up)
-		mg_test_infra_up(&inf);
+		CHECK_EQ(mg_test_infra_run("env.sh", "up"), 0);
 }
 
 /* Reads a whole small file into buf (NUL-terminated); returns its length
@@ -138,8 +148,8 @@ static void bring_up(struct made *m)
 	struct passwd *pw;
 	size_t i;
 
-	mg_test_infra_up(&inf);
-	CHECK_INT(inf.port, >, 0);
+	CHECK_EQ(mg_test_infra_run("env.sh", "up"), 0);
+	CHECK_EQ(mg_test_infra_load(&inf), 0);
 	CHECK_INT(inf.naddrs, >=, 50);
 	m->port = inf.port;
 	for (i = 0; i < 3; i++) {
@@ -191,7 +201,7 @@ TEST_T(infra_up_check_down_twice, 900)
 {
 	char pids1[256], pids2[256];
 	struct made m, m2;
-	int was_up = take_down(), doas_before = exists(DOAS);
+	int was_up, fd = begin(&was_up), doas_before = exists(DOAS);
 
 	bring_up(&m);
 
@@ -218,7 +228,7 @@ TEST_T(infra_up_check_down_twice, 900)
 	CHECK_EQ(mg_test_infra_run("check.sh", NULL), 0);
 	mg_test_infra_down();
 	check_gone(&m2, doas_before);
-	restore(was_up);
+	end(fd, was_up);
 }
 
 TEST_T(infra_restores_foreign_doas_conf, 300)
@@ -227,10 +237,10 @@ TEST_T(infra_restores_foreign_doas_conf, 300)
 	char got[4096];
 	struct stat st;
 	struct made m;
-	int fd, was_up = take_down();
+	int fd, was_up, lock = begin(&was_up);
 
 	if (exists(DOAS)) {
-		restore(was_up);
+		end(lock, was_up);
 		mg_test_skip("%s exists; not replacing a real one to test this", DOAS);
 	}
 	CHECK((fd = open(DOAS, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400)) >= 0);
@@ -256,16 +266,16 @@ TEST_T(infra_restores_foreign_doas_conf, 300)
 	CHECK_EQ(stat(DOAS, &st), 0);
 	CHECK_UINT(st.st_mode & 07777, ==, 0400);
 	CHECK_EQ(unlink(DOAS), 0);
-	restore(was_up);
+	end(lock, was_up);
 }
 
 TEST_T(infra_refuses_a_foreign_user, 300)
 {
 	struct passwd *pw;
-	int was_up = take_down();
+	int was_up, fd = begin(&was_up);
 
 	if (getpwnam("mgtest2") != NULL) {
-		restore(was_up);
+		end(fd, was_up);
 		mg_test_skip("a user mgtest2 exists already");
 	}
 	CHECK_EQ(system("useradd -M -c 'not the infra' mgtest2"), 0);
@@ -282,5 +292,40 @@ TEST_T(infra_refuses_a_foreign_user, 300)
 	mg_test_infra_down();
 	CHECK(getpwnam("mgtest2") != NULL);
 	CHECK_EQ(system("userdel mgtest2"), 0);
-	restore(was_up);
+	end(fd, was_up);
+}
+
+TEST_T(infra_down_waits_for_a_case_using_it, 300)
+{
+	struct mg_test_infra inf;
+	char path[1024];
+	int was_up, fd = begin(&was_up), status;
+	struct made m;
+	pid_t pid;
+
+	bring_up(&m);
+	close(fd);
+	CHECK_EQ(unsetenv("MG_INFRA_LOCK_HELD"), 0);
+
+	/* A case of some suite holds the infra; a down started meanwhile
+	 * waits for it. */
+	mg_test_infra_up(&inf);
+	CHECK_EQ(inf.port, m.port);
+	mg_test_infra_path("env.sh", path, sizeof(path));
+	CHECK((pid = fork()) >= 0);
+	if (pid == 0) {
+		execl("/bin/bash", "bash", path, "down", (char *)NULL);
+		_exit(127);
+	}
+	sleep(2);
+	CHECK_EQ(waitpid(pid, &status, WNOHANG), 0);
+	CHECK(listening("127.0.0.1", m.port));
+	CHECK_EQ(mg_test_infra_run("env.sh", "status"), 0);
+
+	mg_test_infra_put(&inf);
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	check_gone(&m, exists(DOAS));
+	if (was_up)
+		CHECK_EQ(mg_test_infra_run("env.sh", "up"), 0);
 }

@@ -73,8 +73,7 @@ static int read_ancestors(struct mg_mpr *r, struct mg_boot *b)
 	return 0;
 }
 
-static int read_one(struct mg_mpr *r, const char *k, size_t kn, struct mg_boot *b,
-                    unsigned *seen)
+static int read_one(struct mg_mpr *r, const char *k, size_t kn, struct mg_boot *b, unsigned *seen)
 {
 	const char *s;
 	size_t n;

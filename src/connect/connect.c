@@ -62,8 +62,7 @@ int mg__connect_start_id(struct mg_router *r, const struct mg_connect_opts *o, u
 	return 0;
 }
 
-int mg_connect_start(struct mg_router *r, const struct mg_connect_opts *o,
-                     struct mg_context **ctxp)
+int mg_connect_start(struct mg_router *r, const struct mg_connect_opts *o, struct mg_context **ctxp)
 {
 	struct mg_connect_opts n;
 	struct mg_context *c;
@@ -76,6 +75,10 @@ int mg_connect_start(struct mg_router *r, const struct mg_connect_opts *o,
 		return rc;
 	if (atomic_load(&r->stopping))
 		return MG_ESHUTDOWN;
+	/* A child context asks the master for ids and waits: never on the
+	 * thread that would deliver the answer. */
+	if (mg__broker_on_thread(r->broker))
+		return -EDEADLK;
 	if ((rc = mg__context_alloc_id(r, &id)) != 0)
 		return rc;
 	if (o->via == NULL)

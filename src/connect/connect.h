@@ -84,7 +84,7 @@ struct mg_spawn {
 	int err_fd;  /* becomes the child's fd 2 */
 	/* Out. */
 	pid_t pid;
-	int pidfd;   /* -1 when the kernel has no pidfds */
+	int pidfd; /* -1 when the kernel has no pidfds */
 };
 
 /* Starts a child with vfork semantics (clone(CLONE_VM|CLONE_VFORK)): it
@@ -143,7 +143,7 @@ void mg__conn_launched(struct mg_context *c, int chan, int errfd, pid_t pid, int
  * "<name>: <text>".  Thread: broker, or any when the launch was never
  * posted. */
 void mg__conn_launch_failed(struct mg_context *c, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 /* The ops every local and fork child uses. */
 extern const struct mg_conn_ops mg__conn_ops;
@@ -167,6 +167,11 @@ void mg__fork_start(struct mg_context *c, const struct mg_connect_opts *o, mg_co
 /* Connects c through o->via by calling "mg.connect" there.  Thread: any
  * but the broker. */
 void mg__via_start(struct mg_context *c, const struct mg_connect_opts *o);
+
+/* Forgets the contexts this process started for its parent through
+ * mg.connect: for a fork child, where they are the parent's.  Thread: the
+ * only one. */
+void mg__via_forget(void);
 
 /* Puts the channel on fds 0 and 1 and err_fd on 2 in a new child, moving
  * sources below 3 out of the way first.  0 or -1 with errno.  Thread: the

@@ -38,8 +38,8 @@
 #define LATE_REAP_MS 2000
 
 struct mg_conn {
-	struct mg_broker *broker;  /* valid until gone */
-	struct mg_context *c;      /* NULL once the context was freed */
+	struct mg_broker *broker; /* valid until gone */
+	struct mg_context *c;     /* NULL once the context was freed */
 	uint32_t id;
 	char name[MG_NAME_MAX];
 	struct mg_broker_hook hook;
@@ -53,9 +53,9 @@ struct mg_conn {
 	void *done_arg;
 	char mark[MG_HS_READY_LEN];
 	size_t nmark;
-	char err[1024];            /* stderr while connecting */
+	char err[1024]; /* stderr while connecting */
 	size_t nerr;
-	char line[512];            /* a stderr line being assembled after ready */
+	char line[512]; /* a stderr line being assembled after ready */
 	size_t nline;
 
 	/* lock guards what other threads read: the process's fate. */
@@ -65,8 +65,8 @@ struct mg_conn {
 	int pidfd;
 	bool reaped;
 	int status;
-	bool posted;               /* a launch command was posted to the broker */
-	bool done;                 /* the broker will not touch this again */
+	bool posted; /* a launch command was posted to the broker */
+	bool done;   /* the broker will not touch this again */
 };
 
 static void conn_maybe_free(struct mg_conn *k);
@@ -197,7 +197,7 @@ static void mark_reaped(struct mg_conn *k, int status)
 }
 
 static void conn_fail(struct mg_conn *k, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 static bool marker_read(struct mg_conn *k);
 
 /* The child exited (or may have): reap it without blocking. */
@@ -646,7 +646,7 @@ static int ops_reap(struct mg_context *c, int ms)
 }
 
 const struct mg_conn_ops mg__conn_ops = {
-	.force = ops_force,
-	.reap = ops_reap,
-	.free = ops_free,
+        .force = ops_force,
+        .reap = ops_reap,
+        .free = ops_free,
 };

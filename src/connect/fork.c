@@ -52,6 +52,7 @@ static void fork_child(int chan, int err, pid_t parent, const struct mg_boot *bo
 		_exit(127);
 	mg__spawn_reset_signals(false);
 	mg__agent_forget();
+	mg__via_forget();
 	/* Output the parent had buffered is the parent's to write. */
 	__fpurge(stdout);
 	__fpurge(stderr);

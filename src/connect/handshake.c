@@ -36,8 +36,7 @@ void mg__hs_ready_format(uint32_t version, uint32_t pid, char *out)
 {
 	char tmp[MG_HS_READY_LEN + 1];
 
-	snprintf(tmp, sizeof(tmp), "%s%08u %010u\n", MG_HS_READY_MAGIC, version % 100000000u,
-	         pid);
+	snprintf(tmp, sizeof(tmp), "%s%08u %010u\n", MG_HS_READY_MAGIC, version % 100000000u, pid);
 	memcpy(out, tmp, MG_HS_READY_LEN);
 }
 
@@ -58,21 +57,20 @@ static bool digits(const char *p, size_t n, uint32_t *vp)
 	return true;
 }
 
-int mg__hs_ready_parse(const char *in, uint32_t *versionp, uint32_t *pidp, char *why,
-                       size_t whylen)
+int mg__hs_ready_parse(const char *in, uint32_t *versionp, uint32_t *pidp, char *why, size_t whylen)
 {
 	const size_t m = sizeof(MG_HS_READY_MAGIC) - 1;
 	uint32_t ver, pid;
 
-	if (memcmp(in, MG_HS_READY_MAGIC, m) != 0 || !digits(in + m, 8, &ver) ||
-	    in[m + 8] != ' ' || !digits(in + m + 9, 10, &pid) || in[MG_HS_READY_LEN - 1] != '\n') {
+	if (memcmp(in, MG_HS_READY_MAGIC, m) != 0 || !digits(in + m, 8, &ver) || in[m + 8] != ' ' ||
+	    !digits(in + m + 9, 10, &pid) || in[MG_HS_READY_LEN - 1] != '\n') {
 		snprintf(why, whylen, "the child sent something other than a ready marker");
 		return MG_EPROTOCOL;
 	}
 	if (ver != MG_PROTOCOL_VERSION) {
 		snprintf(why, whylen,
-		         "protocol version mismatch: the child speaks version %u, this side %u", ver,
-		         (unsigned)MG_PROTOCOL_VERSION);
+		         "protocol version mismatch: the child speaks version %u, this side %u",
+		         ver, (unsigned)MG_PROTOCOL_VERSION);
 		return MG_ECONNECT;
 	}
 	*versionp = ver;
@@ -130,7 +128,8 @@ static int refuse(const char *text)
 	int n = snprintf(line, sizeof(line), "mitogen: %s\n", text);
 
 	if (n > 0)
-		write_all(STDERR_FILENO, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+		write_all(STDERR_FILENO, line,
+		          (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 	return MG_EPROTOCOL;
 }
 

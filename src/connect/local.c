@@ -24,11 +24,11 @@ extern char **environ;
 
 struct launch {
 	struct mg_context *c;
-	int exec_fd;       /* the agent's fd (borrowed), or -1 */
-	char *path;        /* the program to exec when exec_fd < 0 */
+	int exec_fd; /* the agent's fd (borrowed), or -1 */
+	char *path;  /* the program to exec when exec_fd < 0 */
 	char *argv[2];
-	char **envp;       /* one block: pointers, then strings */
-	struct mg_buf hs;  /* the parent's half of the handshake */
+	char **envp;      /* one block: pointers, then strings */
+	struct mg_buf hs; /* the parent's half of the handshake */
 };
 
 static void launch_free(struct launch *L)
@@ -49,7 +49,7 @@ static size_t name_len(const char *e)
 }
 
 /* True when extra sets the variable that entry e sets. */
-static bool overridden(const char *e, const char *const *extra, bool ship_self)
+static bool overridden(const char *e, const char *const *extra)
 {
 	size_t n = name_len(e), i;
 
@@ -78,15 +78,15 @@ static char **env_build(const char *const *extra, bool ship_self)
 	if ((env = mg__malloc((n + 2) * sizeof(char *) + bytes)) == NULL)
 		return NULL;
 	p = (char *)(env + n + 2);
-#define ADD(s)                                                                   \
-	do {                                                                     \
-		size_t len_ = strlen(s) + 1;                                     \
-		memcpy(p, (s), len_);                                            \
-		env[k++] = p;                                                    \
-		p += len_;                                                       \
+#define ADD(s)                               \
+	do {                                 \
+		size_t len_ = strlen(s) + 1; \
+		memcpy(p, (s), len_);        \
+		env[k++] = p;                \
+		p += len_;                   \
 	} while (0)
 	for (i = 0; environ != NULL && environ[i] != NULL; i++)
-		if (!overridden(environ[i], extra, ship_self))
+		if (!overridden(environ[i], extra))
 			ADD(environ[i]);
 	for (i = 0; extra != NULL && extra[i] != NULL; i++)
 		ADD(extra[i]);
@@ -115,7 +115,7 @@ static char *find_program(const char *name)
 			end = p + strlen(p);
 		n = (size_t)(end - p);
 		if (snprintf(buf, sizeof(buf), "%.*s%s%s", (int)n, p, n ? "/" : "", name) <
-		        (int)sizeof(buf) &&
+		            (int)sizeof(buf) &&
 		    access(buf, X_OK) == 0)
 			return mg__strdup(buf);
 	}
@@ -175,8 +175,7 @@ fail:
 	launch_free(L);
 }
 
-static int launch_prepare(struct mg_context *c, const struct mg_connect_opts *o,
-                          struct launch *L)
+static int launch_prepare(struct mg_context *c, const struct mg_connect_opts *o, struct launch *L)
 {
 	struct mg_boot boot;
 	size_t n = strlen(c->name) + sizeof("mitogen:");
@@ -224,8 +223,8 @@ void mg__local_start(struct mg_context *c, const struct mg_connect_opts *o, mg_c
 	L->c = c;
 	if ((r = launch_prepare(c, o, L)) != 0) {
 		mg__conn_launch_failed(c, r == MG_ECONNECT ? r : MG_ECONNECT,
-		                       "cannot prepare %s: %s", o->program ? o->program : "the agent",
-		                       mg_strerror(r));
+		                       "cannot prepare %s: %s",
+		                       o->program ? o->program : "the agent", mg_strerror(r));
 		launch_free(L);
 		return;
 	}

@@ -61,8 +61,8 @@ struct child_args {
 	const struct mg_spawn *sp;
 	const char *fd_path; /* /proc/self/fd/N for kernels without execveat */
 	pid_t parent;
-	int err_pipe;        /* fork builds: where the child reports errno */
-	volatile int err;    /* errno of what failed, read by the parent */
+	int err_pipe;     /* fork builds: where the child reports errno */
+	volatile int err; /* errno of what failed, read by the parent */
 };
 
 int mg__spawn_child_fds(int chan, int err)

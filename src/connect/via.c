@@ -57,8 +57,8 @@ static void via_answer(struct via_req *v, struct mg_msg *m)
 
 		mg__error_from_reply(m);
 		e = mg_last_error();
-		mg__context_set_failed(c, MG_ECONNECT, "%s: through %s: %s: %s", c->name, v->via_name,
-		                       e->type, e->message);
+		mg__context_set_failed(c, MG_ECONNECT, "%s: through %s: %s: %s", c->name,
+		                       v->via_name, e->type, e->message);
 	} else if (mg_msg_read(m, "(is)", &code, &text) != 0 || code > 0 || code < INT32_MIN) {
 		mg__context_set_failed(c, MG_EPROTOCOL, "%s: %s sent a malformed answer", c->name,
 		                       v->via_name);
@@ -115,9 +115,9 @@ static void via_free(struct mg_context *c)
 }
 
 static const struct mg_conn_ops via_ops = {
-	.force = NULL,
-	.reap = NULL,
-	.free = via_free,
+        .force = NULL,
+        .reap = NULL,
+        .free = via_free,
 };
 
 /* Packs env as NUL-separated entries. */
@@ -142,8 +142,7 @@ void mg__via_start(struct mg_context *c, const struct mg_connect_opts *o)
 	int rc;
 
 	mg__buf_init(&env, 1u << 20);
-	if ((v = mg__calloc(1, sizeof(*v))) == NULL ||
-	    (h = mg__calloc(1, sizeof(*h))) == NULL) {
+	if ((v = mg__calloc(1, sizeof(*v))) == NULL || (h = mg__calloc(1, sizeof(*h))) == NULL) {
 		mg__free(v);
 		mg__context_set_failed(c, -ENOMEM, "%s: out of memory", c->name);
 		return;
@@ -239,6 +238,27 @@ static int remember(struct mg_context *c)
 	return rc;
 }
 
+void mg__via_forget(void)
+{
+	/* The entries are the parent's contexts, on a router whose threads
+	 * do not exist here: drop them unseen. */
+	pthread_mutex_lock(&started_lock);
+	started = NULL;
+	nstarted = started_cap = 0;
+	pthread_mutex_unlock(&started_lock);
+}
+
+/* The forking thread holds the lock across fork (see docs/FORK.md). */
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&started_lock);
+}
+
+static void fork_release(void)
+{
+	pthread_mutex_unlock(&started_lock);
+}
+
 /* The connect finished: answer the parent.  Thread: broker. */
 static void answer_cb(void *arg, struct mg_context *c, int code, const char *text)
 {
@@ -304,22 +324,21 @@ static int connect_fn(struct mg_call *call)
 	d->router = r;
 	d->src = call->msg->hdr.src_id;
 	d->reply_to = reply_to;
-	/* The answer is sent by answer_cb (which frees d, maybe before the
-	 * start returns); the dispatcher must not send one when this returns. */
-	call->msg->hdr.reply_to = 0;
 	rc = mg__connect_start_id(r, &o, (uint32_t)id, reply_to ? answer_cb : NULL, d, &c);
 	if (rc != 0 || reply_to == 0)
 		mg__free(d);
-	if (rc != 0) {
-		call->msg->hdr.reply_to = reply_to;
+	if (rc != 0)
 		return mg_call_return(call, "(is)", (int64_t)rc, mg_strerror(rc));
-	}
+	/* The answer is sent by answer_cb (which frees d, maybe before the
+	 * start returned), not by the dispatcher. */
+	mg__call_defer(call);
 	if (remember(c) != 0)
 		mg__warn("%s: cannot track context %s; it will not be freed", r->name, c->name);
 	return 0;
 }
 
-__attribute__((constructor)) static void via_export(void)
+__attribute__((constructor)) static void via_init(void)
 {
 	mg_export(CONNECT_FN, connect_fn);
+	pthread_atfork(fork_prepare, fork_release, fork_release);
 }

@@ -25,9 +25,15 @@ struct mg_call {
 	int64_t chain;
 	struct mg_msg *reply; /* values set by mg_call_return() */
 	bool failed;
+	bool deferred;        /* the function replies later, by itself */
 	char err_type[64];
 	char err_message[512];
 };
+
+/* The running function will send its reply itself, later (to the call's
+ * src_id and reply_to, read before returning): the dispatcher sends none
+ * when it returns 0.  Thread: the dispatcher, inside the function. */
+void mg__call_defer(struct mg_call *call);
 
 /* error.c */
 int mg__error_code_for(const char *type);
@@ -59,6 +65,14 @@ void mg__logfwd_start(struct mg_router *r, int level);
 
 /* stdio.c: turns the child's fds 1 and 2 into pipes read as log records. */
 int mg__stdio_capture(struct mg_router *r);
+
+/* context.c: the handlers and the disconnect hook every process that
+ * has or is a child context needs, added once per router. */
+int mg__context_services(struct mg_router *r);
+
+/* child.c: told of every lost context; ends this process's context when
+ * it is the parent that was lost.  No-op outside a child.  Broker thread. */
+void mg__child_lost(struct mg_router *r, uint32_t id);
 
 /* ids.c */
 int mg__ids_listen(struct mg_router *r);

@@ -39,13 +39,12 @@ static void on_shutdown(void *arg, struct mg_msg *m)
 	mg__dispatch_stop();
 }
 
-/* Router hook: a context became unreachable.  Losing the parent ends this
- * context: nobody is left to give it work or take its answers. */
-static void on_lost(void *arg, uint32_t id)
+/* A context became unreachable.  Losing the parent ends this context:
+ * nobody is left to give it work or take its answers. */
+void mg__child_lost(struct mg_router *r, uint32_t id)
 {
-	struct mg_router *r = arg;
-
-	if (id != r->ancestors[0] || atomic_exchange(&parent_lost, true))
+	if (r != self_router || r->nancestors == 0 || id != r->ancestors[0] ||
+	    atomic_exchange(&parent_lost, true))
 		return;
 	mg__dispatch_stop();
 	mg__timer_add(r->broker, EXIT_DEADLINE_MS, exit_now, NULL);
@@ -112,8 +111,7 @@ int mg__child_serve(int rfd, int wfd, const struct mg_boot *boot)
 		return 2;
 	self_router = r;
 	mg__router_set_ancestors(r, boot->ancestors, boot->nancestors);
-	mg__router_set_disconnect_cb(r, on_lost, r);
-	if ((rc = mg__stdio_capture(r)) != 0 || (rc = mg__dispatch_start(r)) != 0 ||
+	if ((rc = mg__context_services(r)) != 0 || (rc = mg__stdio_capture(r)) != 0 || (rc = mg__dispatch_start(r)) != 0 ||
 	    (rc = mg_router_add_handler(r, MG_HANDLE_SHUTDOWN, MG_POLICY_PARENT, on_shutdown, r,
 	                                NULL)) != 0 ||
 	    (rc = mg_router_attach(r, rfd, wfd, boot->parent_id, MG_STREAM_PARENT)) != 0) {

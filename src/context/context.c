@@ -24,6 +24,7 @@ static void on_disconnect(void *arg, uint32_t id)
 	if (c != NULL)
 		atomic_fetch_add(&c->refs, 1);
 	pthread_mutex_unlock(&r->lock);
+	mg__child_lost(r, id);
 	if (c == NULL)
 		return;
 	pthread_mutex_lock(&c->lock);
@@ -40,8 +41,7 @@ static void on_disconnect(void *arg, uint32_t id)
 	context_unref(c);
 }
 
-/* Handlers every process that has children needs, added once. */
-static int ensure_services(struct mg_router *r)
+int mg__context_services(struct mg_router *r)
 {
 	bool first;
 	int rc = 0;
@@ -70,7 +70,7 @@ int mg__context_new(struct mg_router *r, const struct mg_connect_opts *o, uint32
 	char name[MG_NAME_MAX];
 	int rc;
 
-	if ((rc = ensure_services(r)) != 0)
+	if ((rc = mg__context_services(r)) != 0)
 		return rc;
 	if (o->name != NULL && o->name[0] != '\0')
 		snprintf(name, sizeof(name), "%s", o->name);
@@ -279,12 +279,19 @@ static void context_unref(struct mg_context *c)
 void mg_context_free(struct mg_context *c)
 {
 	struct mg_router *r;
+	bool connecting;
 
 	if (c == NULL)
 		return;
 	r = c->router;
+	pthread_mutex_lock(&c->lock);
+	connecting = c->state == MG_CTX_CONNECTING;
+	pthread_mutex_unlock(&c->lock);
+	/* A context still connecting has nothing to finish: force it now. */
+	if (connecting && c->ops != NULL && c->ops->force != NULL)
+		c->ops->force(c);
 	if (!mg_context_is_gone(c))
-		mg_context_shutdown(c, 1000);
+		mg_context_shutdown(c, connecting ? 0 : 1000);
 	else if (c->ops != NULL && c->ops->reap != NULL)
 		c->ops->reap(c, 2000);
 	pthread_mutex_lock(&r->lock);

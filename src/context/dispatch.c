@@ -113,7 +113,8 @@ static void run(struct mg_msg *m, const char *fn, int64_t chain)
 	rc = f(&call);
 	mg__crash_leave();
 	if (rc == 0 && !call.failed) {
-		if (m->hdr.reply_to != 0 && (call.reply != NULL || mg_msg_new(&call.reply) == 0)) {
+		if (m->hdr.reply_to != 0 && !call.deferred &&
+		    (call.reply != NULL || mg_msg_new(&call.reply) == 0)) {
 			mg_router_send(self, m->hdr.src_id, m->hdr.reply_to, call.reply);
 			call.reply = NULL;
 		}
@@ -223,6 +224,11 @@ int mg_call_fail(struct mg_call *call, const char *type, const char *fmt, ...)
 	vsnprintf(call->err_message, sizeof(call->err_message), fmt, ap);
 	va_end(ap);
 	return -1;
+}
+
+void mg__call_defer(struct mg_call *call)
+{
+	call->deferred = true;
 }
 
 struct mg_router *mg_call_router(struct mg_call *call)

@@ -19,6 +19,30 @@ struct export {
 static struct export *table[BUCKETS];
 static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
 
+/* A fork must not leave the table locked in the child: hold the lock
+ * across fork() so the child's copy is consistent and free. */
+static void fork_prepare(void)
+{
+	pthread_rwlock_wrlock(&lock);
+}
+
+static void fork_release_parent(void)
+{
+	pthread_rwlock_unlock(&lock);
+}
+
+/* The child's only thread is not the one that took the lock (a new thread
+ * id), so it starts the lock afresh instead of unlocking it. */
+static void fork_release_child(void)
+{
+	pthread_rwlock_init(&lock, NULL);
+}
+
+__attribute__((constructor)) static void registry_atfork(void)
+{
+	pthread_atfork(fork_prepare, fork_release_parent, fork_release_child);
+}
+
 static unsigned bucket_of(const char *name)
 {
 	uint32_t h = 2166136261u;

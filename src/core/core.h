@@ -229,6 +229,7 @@ struct mg_stream {
 	bool writing;      /* some thread is inside writev */
 	bool want_write;   /* EPOLLOUT is armed */
 	bool closed;       /* no more I/O */
+	bool is_socket;    /* wfd is a socket: sendmsg(MSG_NOSIGNAL) */
 	bool kicked;       /* a flush command is already posted */
 	uint64_t bytes_out, bytes_in;
 	uint32_t flags;    /* owner's flags */

@@ -9,7 +9,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -115,6 +118,35 @@ static int build_iov(struct mg_stream *s, struct iovec *iov)
 }
 
 /*
+ * writev without SIGPIPE: a peer that went away must be an error on this
+ * stream, not a signal that kills the process.  Sockets say so per call;
+ * for pipes the signal is blocked on this thread and any pending one
+ * consumed before unblocking.
+ */
+static ssize_t write_iov(struct mg_stream *s, struct iovec *iov, int n)
+{
+	static const struct timespec zero = {0, 0};
+	sigset_t pipe_set, old;
+	ssize_t w;
+	int err;
+
+	if (s->is_socket) {
+		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+		return sendmsg(s->wfd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	}
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	w = writev(s->wfd, iov, n);
+	err = errno;
+	if (w < 0 && err == EPIPE)
+		sigtimedwait(&pipe_set, NULL, &zero);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = err;
+	return w;
+}
+
+/*
  * Writes as much of the queue as the fd takes.  Exactly one thread writes
  * at a time (s->writing).  Returns 0, or -errno for a write error.  Sets
  * *pendingp when bytes remain queued after EAGAIN.
@@ -140,7 +172,7 @@ static int flush(struct mg_stream *s, bool *pendingp)
 
 		pthread_mutex_unlock(&s->lock);
 		do
-			w = writev(s->wfd, iov, n);
+			w = write_iov(s, iov, n);
 		while (w < 0 && errno == EINTR);
 		if (w < 0)
 			err = errno == EAGAIN ? 0 : -errno;
@@ -177,8 +209,13 @@ static void flush_on_broker(struct mg_stream *s)
 		write_failed(s, r);
 		return;
 	}
+	/* Decide on EPOLLOUT from the queue as it is now, under the lock.
+	 * While a sender is writing, leave it alone: that sender kicks us if
+	 * it stops short, and EPOLLOUT may only be dropped once the queue is
+	 * seen empty with nobody writing. */
 	pthread_mutex_lock(&s->lock);
-	if (!s->closed) {
+	if (!s->closed && !s->writing) {
+		pending = s->out_count > 0;
 		if (s->want_write != pending)
 			arm_write(s, pending);
 		s->want_write = pending;
@@ -406,6 +443,10 @@ int mg__stream_open(struct mg_broker *b, int rfd, int wfd, const struct mg_strea
 	s->wfd = wfd;
 	s->max_message_size = max_message_size;
 	s->high_water = high_water;
+	{
+		struct stat st;
+		s->is_socket = fstat(wfd, &st) == 0 && S_ISSOCK(st.st_mode);
+	}
 	s->rwatch = (struct mg_watch){.fd = rfd, .cb = watch_cb, .owner = s};
 	s->wwatch = (struct mg_watch){.fd = wfd, .cb = watch_cb, .owner = s};
 	if ((r = mg__watch_add(b, &s->rwatch, EPOLLIN)) != 0)

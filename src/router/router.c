@@ -505,7 +505,9 @@ static void attach_cb(void *arg)
 	}
 	pthread_mutex_unlock(&r->lock);
 	if (a->rc != 0) {
-		/* Closing hands the fds' fate to the stream: they are closed. */
+		/* On failure the fds stay the caller's: the stream lets go of
+		 * them before it closes. */
+		s->rfd = s->wfd = -1;
 		mg__stream_close(s, a->rc, "out of memory adding a route");
 		return;
 	}

@@ -8,6 +8,12 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 : "${MG_INFRA_DIR:=/run/mitogen-test}"
+# Hold the infra shared while we use it, so a down elsewhere waits (not
+# when our caller holds the lock already: test_infra).
+if [ "${MG_INFRA_LOCK_HELD:-}" != 1 ]; then
+	exec 8>>/run/lock/mitogen-test.lock
+	flock -s -w 900 8
+fi
 [ -r "$MG_INFRA_DIR/infra.env" ] || { echo "check: infra is not up (no $MG_INFRA_DIR/infra.env)" >&2; exit 1; }
 # shellcheck disable=SC1091
 . "$MG_INFRA_DIR/infra.env"

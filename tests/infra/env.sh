@@ -27,6 +27,10 @@ INFRA_KEY_PASSPHRASE=mgtest-key-pp
 INFRA_SUDOERS=/etc/sudoers.d/mitogen-test
 INFRA_DOAS=/etc/doas.conf
 INFRA_SSHD=/usr/sbin/sshd
+# Serializes up and down machine-wide (checkouts share users, /etc files and
+# ports).  Suites hold it shared while they use the infra (infra.h), so a
+# down waits for them.  The one file that stays after down: an empty lock.
+INFRA_LOCK=/run/lock/mitogen-test.lock
 INFRA_PER_SSHD=16 # OpenSSH's MAX_LISTEN_SOCKS: one sshd binds at most 16
 INFRA_PKGS="openssh-server openssh-client sudo opendoas iproute2 passwd
             busybox-static dash procps util-linux python3"
@@ -40,7 +44,6 @@ infra__made() {
 	grep -qxF "$1" "$MG_INFRA_STATE/created" 2>/dev/null ||
 		echo "$1" >>"$MG_INFRA_STATE/created"
 }
-infra__was_made() { grep -qxF "$1" "$MG_INFRA_STATE/created" 2>/dev/null; }
 
 infra__addrs() { seq -f '127.0.0.%g' 1 "$MG_INFRA_ADDRS"; }
 infra__ninst() { echo $(((MG_INFRA_ADDRS + INFRA_PER_SSHD - 1) / INFRA_PER_SSHD)); }
@@ -82,6 +85,23 @@ infra__kill() {
 	done
 	# shellcheck disable=SC2086
 	kill -KILL $left 2>/dev/null || true
+}
+
+# Runs "$@" holding the lock exclusively, unless the caller already holds
+# it (MG_INFRA_LOCK_HELD=1, as test_infra does for a whole cycle).
+infra__locked() {
+	if [ "${MG_INFRA_LOCK_HELD:-}" = 1 ]; then
+		"$@"
+		return
+	fi
+	mkdir -p "$(dirname $INFRA_LOCK)"
+	exec 9>>$INFRA_LOCK
+	if ! flock -x -n 9; then
+		infra__log "waiting for $INFRA_LOCK (held by a running test?)"
+		flock -x -w 900 9 || infra__die "timed out waiting for $INFRA_LOCK"
+	fi
+	"$@"
+	exec 9>&-
 }
 
 # Installs the Debian packages that are missing, without starting services.
@@ -201,7 +221,8 @@ infra__sshd_start() {
 		# sshd daemonizes (setsid, stdio on /dev/null, other fds closed),
 		# so it outlives the caller's process group and holds none of its
 		# pipes.  -E keeps its log for debugging failed logins.
-		$INFRA_SSHD -f "$MG_INFRA_DIR/sshd_config.$i" -E "$MG_INFRA_DIR/sshd.$i.log"
+		# 9>&-: the daemon must not hold the lock.
+		$INFRA_SSHD -f "$MG_INFRA_DIR/sshd_config.$i" -E "$MG_INFRA_DIR/sshd.$i.log" 9>&-
 		i=$((i + 1))
 	done
 	for n in $(seq 100); do
@@ -343,6 +364,7 @@ infra__up() {
 		infra__log "up already: $d/infra.env"
 		return 0
 	fi
+	rm -f "$d/infra.env" # not ready until written again
 	infra_install
 	mkdir -p "$d"
 	chmod 0700 "$d"
@@ -401,12 +423,22 @@ infra__up() {
 	infra__log "up: sshd on 127.0.0.1..127.0.0.$MG_INFRA_ADDRS port $port; env in $d/infra.env"
 }
 
-infra_up() (
-	set -euo pipefail
-	# A failed up undoes itself, so nothing half-made is left behind.
+# up, undoing itself if it fails (so nothing half-made is left behind);
+# run holding the lock, so the undo never races another up.
+infra__up_or_undo() {
 	# shellcheck disable=SC2154
 	trap 'r=$?; if [ $r -ne 0 ]; then infra__log "up failed; undoing"; infra__down || true; fi' EXIT
 	infra__up
+}
+
+infra_up() (
+	set -euo pipefail
+	# Already up: no lock needed (a caller holding it shared must not block).
+	if infra__ready; then
+		infra__log "up already: $MG_INFRA_DIR/infra.env"
+		return 0
+	fi
+	infra__locked infra__up_or_undo
 )
 
 # Stops our sshd listeners and every process they started.
@@ -421,19 +453,26 @@ infra__stop_sshd() {
 }
 
 infra__down() {
-	local what name pids backup=$MG_INFRA_STATE/doas.conf.orig
+	local what name pids err="" backup=$MG_INFRA_STATE/doas.conf.orig
 	[ "$(id -u)" = 0 ] || infra__die "needs root"
 	infra__stop_sshd
 	[ -f "$MG_INFRA_STATE/created" ] || { rm -rf "$MG_INFRA_DIR"; return 0; }
-	while read -r what name; do
+	# Newest first, so the runtime dir goes last and an interrupted down
+	# can simply be run again (the record is removed only at the end).
+	tac "$MG_INFRA_STATE/created" | while read -r what name; do
 		case $what in
 		user)
-			# Whatever still runs as our users was started by the tests.
-			pids=$(pgrep -u "$name" 2>/dev/null | tr '\n' ' ' || true)
-			# shellcheck disable=SC2086
-			infra__kill $pids
-			userdel -r "$name" 2>/dev/null || true
-			getent group "$name" >/dev/null && groupdel "$name"
+			# Whatever still runs as our users was started by the tests:
+			# kill it (again, if more appeared) until userdel succeeds.
+			for _ in 1 2 3 4 5; do
+				getent passwd "$name" >/dev/null || break
+				pids=$(pgrep -u "$name" | tr '\n' ' ' || true)
+				# shellcheck disable=SC2086
+				infra__kill $pids
+				err=$(userdel -r "$name" 2>&1) || sleep 0.2
+			done
+			! getent passwd "$name" >/dev/null || infra__die "userdel $name: $err"
+			! getent group "$name" >/dev/null || groupdel "$name"
 			rm -rf "/run/sudo/ts/$name" "/var/lib/sudo/lectured/$name"
 			;;
 		sudoers) rm -f $INFRA_SUDOERS ;;
@@ -442,7 +481,7 @@ infra__down() {
 			;;
 		dir) rm -rf "$name" ;;
 		esac
-	done <"$MG_INFRA_STATE/created"
+	done
 	rm -f "$MG_INFRA_STATE/created"
 	rmdir "$MG_INFRA_STATE" 2>/dev/null || true
 	rm -rf "$MG_INFRA_DIR"
@@ -450,7 +489,7 @@ infra__down() {
 
 infra_down() (
 	set -euo pipefail
-	infra__down
+	infra__locked infra__down
 	infra__log "down"
 )
 

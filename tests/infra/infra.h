@@ -7,25 +7,34 @@
  *
  * The source tree is found through MG_SOURCE_DIR (ctest sets it), else
  * through this header's own path.
+ *
+ * Several checkouts on one machine share the infra (users, /etc files, the
+ * sshd).  A case holds MG_TEST_INFRA_LOCK shared from mg_test_infra_up() to
+ * mg_test_infra_put(), so env.sh down (and test_infra, which cycles it)
+ * waits until no case is using it.
  */
 #ifndef MG_TEST_INFRA_H
 #define MG_TEST_INFRA_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "runner.h"
 
 #define MG_TEST_INFRA_MAX 48
+#define MG_TEST_INFRA_LOCK "/run/lock/mitogen-test.lock"
 
 /* The settings from infra.env, as KEY=VALUE pairs. */
 struct mg_test_infra {
-	int port;   /* MG_INFRA_PORT */
-	int naddrs; /* sshd listens on 127.0.0.1 .. 127.0.0.<naddrs> */
+	int port;    /* MG_INFRA_PORT */
+	int naddrs;  /* sshd listens on 127.0.0.1 .. 127.0.0.<naddrs> */
+	int lock_fd; /* MG_TEST_INFRA_LOCK, held shared; -1 when not held */
 	int n;
 	char key[MG_TEST_INFRA_MAX][40];
 	char val[MG_TEST_INFRA_MAX][200];
@@ -92,8 +101,8 @@ static inline const char *mg_test_infra_get(const struct mg_test_infra *inf, con
 	return NULL;
 }
 
-/* Reads $MG_INFRA_DIR/infra.env into inf; returns 0, or -errno when the
- * file is missing (the infra is down). */
+/* Reads $MG_INFRA_DIR/infra.env into inf (all but lock_fd); returns 0, or
+ * -errno when the file is missing (the infra is down). */
 static inline int mg_test_infra_load(struct mg_test_infra *inf)
 {
 	char path[512], line[256], *eq;
@@ -101,7 +110,7 @@ static inline int mg_test_infra_load(struct mg_test_infra *inf)
 	FILE *f;
 	size_t l;
 
-	memset(inf, 0, sizeof(*inf));
+	inf->n = inf->port = inf->naddrs = 0;
 	snprintf(path, sizeof(path), "%s/infra.env", mg_test_infra_dir());
 	if ((f = fopen(path, "re")) == NULL)
 		return -errno;
@@ -121,24 +130,48 @@ static inline int mg_test_infra_load(struct mg_test_infra *inf)
 	return inf->port > 0 ? 0 : -EINVAL;
 }
 
-/* Brings the infra up (or finds it up) and loads it.  Skips the case when
- * not root; fails it when up fails.  Leaves it running: the suite (or
- * .ci/run) calls mg_test_infra_down() when it is done. */
+/* Brings the infra up (or finds it up), takes the lock shared and loads
+ * it.  Skips the case when not root; fails it when up fails.  The caller
+ * calls mg_test_infra_put() before the case ends (the runner's fd check
+ * reminds it).  The infra stays up for the next case: .ci/run (or a ctest
+ * fixture) runs `env.sh down` when the run is over. */
 static inline void mg_test_infra_up(struct mg_test_infra *inf)
 {
-	int r;
+	int attempt, r, fd;
 
 	if (geteuid() != 0)
 		mg_test_skip("needs root: the test infra adds users, sudo/doas rules and an sshd");
-	if ((r = mg_test_infra_run("env.sh", "up")) != 0)
-		mg_test_fail(__FILE__, __LINE__, "tests/infra/env.sh up exited %d", r);
-	if ((r = mg_test_infra_load(inf)) != 0)
-		mg_test_fail(__FILE__, __LINE__, "%s/infra.env: %s", mg_test_infra_dir(),
-		             strerror(-r));
+	for (attempt = 0; attempt < 3; attempt++) {
+		if ((r = mg_test_infra_run("env.sh", "up")) != 0)
+			mg_test_fail(__FILE__, __LINE__, "tests/infra/env.sh up exited %d", r);
+		fd = open(MG_TEST_INFRA_LOCK, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		if (fd < 0)
+			mg_test_fail(__FILE__, __LINE__, "%s: %s", MG_TEST_INFRA_LOCK,
+			             strerror(errno));
+		while (flock(fd, LOCK_SH) != 0)
+			if (errno != EINTR)
+				mg_test_fail(__FILE__, __LINE__, "flock: %s", strerror(errno));
+		/* Someone may have taken it down between up and the lock. */
+		inf->lock_fd = -1;
+		if (mg_test_infra_load(inf) == 0) {
+			inf->lock_fd = fd;
+			return;
+		}
+		close(fd);
+	}
+	mg_test_fail(__FILE__, __LINE__, "%s/infra.env: not ready after up", mg_test_infra_dir());
 }
 
-/* Stops the sshd and removes everything up made; fails the case if down
- * fails. */
+/* Releases the shared hold taken by mg_test_infra_up(). */
+static inline void mg_test_infra_put(struct mg_test_infra *inf)
+{
+	if (inf->lock_fd >= 0)
+		close(inf->lock_fd);
+	inf->lock_fd = -1;
+}
+
+/* Stops the sshd and removes everything up made (waiting for cases that
+ * hold the lock; so put yours first); fails the case if down fails. */
 static inline void mg_test_infra_down(void)
 {
 	int r;
