@@ -6,11 +6,28 @@
  * same fds until its parent goes away or asks it to stop.  It never writes
  * to stdout: that is the channel.
  */
+#include <libgen.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "connect/connect.h"
 
-int main(void)
+/* Started by the first stage (src/connect/bootstrap.c) from a file in a
+ * private folder it made: remove both before anything else, so nothing
+ * is left on the target's disk whatever happens next.  The running image
+ * stays reachable through /proc/self/exe for booting children. */
+static void remove_own_file(char *path)
+{
+	unlink(path);
+	rmdir(dirname(path));
+}
+
+int main(int argc, char **argv)
 {
 	struct mg_boot boot;
+
+	if (argc == 2 && strcmp(argv[1], MG_BOOTSTRAP_RM_FLAG) == 0 && argv[0][0] == '/')
+		remove_own_file(argv[0]);
 
 	/* The handshake explains a refusal on stderr, which the parent
 	 * reports as the connect's error. */

@@ -50,13 +50,13 @@
 #define HDR_BYTES 28
 
 struct config {
-	bool rtt, bulk;       /* which halves to run */
-	int rounds;           /* alternating floor/router rounds */
-	int round_trips;      /* timed round trips in all, after warm-up */
-	int warmup;           /* untimed round trips per round: caches, allocator */
-	int bulk_messages;    /* timed bulk payloads in all */
-	size_t bulk_size;     /* bytes per bulk payload */
-	size_t small_size;    /* bytes per round-trip payload */
+	bool rtt, bulk;    /* which halves to run */
+	int rounds;        /* alternating floor/router rounds */
+	int round_trips;   /* timed round trips in all, after warm-up */
+	int warmup;        /* untimed round trips per round: caches, allocator */
+	int bulk_messages; /* timed bulk payloads in all */
+	size_t bulk_size;  /* bytes per bulk payload */
+	size_t small_size; /* bytes per round-trip payload */
 };
 
 /* ---- helpers --------------------------------------------------------------- */
@@ -77,12 +77,11 @@ static void die(const char *fmt, ...)
 
 /* Library calls either work or end the run: the timing of a failure means
  * nothing. */
-#define MUST(expr)                                                               \
-	do {                                                                     \
-		int must_r_ = (expr);                                            \
-		if (must_r_ != 0)                                                \
-			die("%s:%d: %s: %s", __FILE__, __LINE__, #expr,          \
-			    mg_strerror(must_r_));                               \
+#define MUST(expr)                                                                             \
+	do {                                                                                   \
+		int must_r_ = (expr);                                                          \
+		if (must_r_ != 0)                                                              \
+			die("%s:%d: %s: %s", __FILE__, __LINE__, #expr, mg_strerror(must_r_)); \
 	} while (0)
 
 static uint64_t now_ns(void)
@@ -541,22 +540,21 @@ static void print_table(const struct config *c, const struct results *r)
 		printf("%-34s %10.0f %9.2fx\n", "floor, new buffer per payload", r->bulk_fresh,
 		       r->bulk_fresh / r->bulk_floor);
 		printf("(%d payloads of %zu MiB; target >= %.1fx: %s)\n", c->bulk_messages,
-		       c->bulk_size >> 20, TARGET_BULK_RATIO,
-		       verdict(ratio >= TARGET_BULK_RATIO));
+		       c->bulk_size >> 20, TARGET_BULK_RATIO, verdict(ratio >= TARGET_BULK_RATIO));
 	}
 	printf("\n");
 }
 
 static void print_latency_json(const char *name, const struct latency *l)
 {
-	printf("\"%s\":{\"min\":%.3f,\"median\":%.3f,\"p99\":%.3f},", name, l->min_us,
-	       l->median_us, l->p99_us);
+	printf("\"%s\":{\"min\":%.3f,\"median\":%.3f,\"p99\":%.3f},", name, l->min_us, l->median_us,
+	       l->p99_us);
 }
 
 static void print_json(const struct config *c, const struct results *r)
 {
-	printf("{\"bench\":\"core\",\"cpus\":%ld,\"rounds\":%d,",
-	       sysconf(_SC_NPROCESSORS_ONLN), c->rounds);
+	printf("{\"bench\":\"core\",\"cpus\":%ld,\"rounds\":%d,", sysconf(_SC_NPROCESSORS_ONLN),
+	       c->rounds);
 	if (c->rtt) {
 		double ratio = r->rtt_router.median_us / r->rtt_floor.median_us;
 
@@ -574,9 +572,8 @@ static void print_json(const struct config *c, const struct results *r)
 		printf("\"bulk_messages\":%d,\"bulk_bytes\":%zu,\"bulk_floor_mib_s\":%.1f,"
 		       "\"bulk_router_mib_s\":%.1f,\"bulk_fresh_floor_mib_s\":%.1f,"
 		       "\"bulk_ratio\":%.3f,\"bulk_target\":%.1f,\"bulk_ok\":%s,",
-		       c->bulk_messages, c->bulk_size, r->bulk_floor, r->bulk_router,
-		       r->bulk_fresh, ratio, TARGET_BULK_RATIO,
-		       ratio >= TARGET_BULK_RATIO ? "true" : "false");
+		       c->bulk_messages, c->bulk_size, r->bulk_floor, r->bulk_router, r->bulk_fresh,
+		       ratio, TARGET_BULK_RATIO, ratio >= TARGET_BULK_RATIO ? "true" : "false");
 	}
 	printf("\"version\":\"%s\"}\n", MG_VERSION_STRING);
 }

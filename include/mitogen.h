@@ -382,6 +382,15 @@ struct mg_context;
 enum mg_method {
 	MG_METHOD_LOCAL = 1, /* a new child process on this machine */
 	MG_METHOD_FORK = 2,  /* a fork of the process that connects */
+	MG_METHOD_SSH = 3,   /* the system OpenSSH client to another host */
+	MG_METHOD_SUDO = 4,  /* sudo to another user on the same host */
+};
+
+/* What ssh does about the target's host key (StrictHostKeyChecking). */
+enum mg_host_key_policy {
+	MG_HOST_KEY_ENFORCE = 0,    /* known_hosts must hold it: "yes" */
+	MG_HOST_KEY_ACCEPT_NEW = 1, /* add unknown keys, refuse changed ones */
+	MG_HOST_KEY_IGNORE = 2,     /* accept anything, remember nothing */
 };
 
 struct mg_connect_opts {
@@ -392,6 +401,30 @@ struct mg_connect_opts {
 	const char *program;      /* local: run this program instead of the agent */
 	bool ship_self;           /* local: run this executable as the child */
 	const char *const *env;   /* local: extra "NAME=value" entries, NULL-ended */
+
+	/* local: boot through the POSIX sh first stage that ssh and sudo use:
+	 * program (default "sh") is run as `program -c <first stage>`, which
+	 * receives the agent on stdin.  For testing shells. */
+	bool first_stage;
+	/* ssh: the host (required), the port (0: ssh's default or its
+	 * config), the remote user (NULL: ssh's default), an identity file. */
+	const char *hostname;
+	int port;
+	const char *username;      /* ssh: remote user; sudo: target user (NULL: root) */
+	const char *identity_file; /* ssh -i */
+	/* ssh: the password or the key's passphrase; sudo: the password.
+	 * Typed once into a pty at the prompt, never put on a command line or
+	 * in a log; the library's copy is wiped when the connect ends.  A
+	 * second prompt means it was refused: the connect fails. */
+	const char *password;
+	const char *ssh_path;           /* default "ssh" (found on PATH) */
+	const char *const *ssh_args;    /* ssh: extra arguments, NULL-ended */
+	int host_key_policy;            /* ssh: enum mg_host_key_policy */
+	bool compression;               /* ssh -o Compression=yes */
+	int keepalive_s;                /* ssh ServerAliveInterval; 0: off */
+	const char *sudo_path;          /* default "sudo" */
+	const char *const *sudo_args;   /* sudo: extra arguments, NULL-ended */
+	/* ssh's ConnectTimeout is connect_timeout_ms, rounded up to seconds. */
 };
 
 /* Fills opts with defaults for method. */

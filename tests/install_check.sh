@@ -42,7 +42,7 @@ libdir=$(pkg-config --variable=libdir mitogen)
 
 # The .pc must describe this prefix, or the program below would be built
 # against whatever sits in the configure-time prefix (/usr/local) instead.
-if [ "$(pkg-config --variable=prefix mitogen)" = "$prefix" ]; then
+if [ "$(realpath -m "$(pkg-config --variable=prefix mitogen)")" = "$(realpath -m "$prefix")" ]; then
 	ok pkgconfig_prefix
 else
 	bad pkgconfig_prefix "mitogen.pc says prefix=$(pkg-config --variable=prefix mitogen)," \

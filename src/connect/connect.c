@@ -24,7 +24,13 @@ void mg_connect_opts_init(struct mg_connect_opts *opts, int method)
 
 static int check_opts(const struct mg_connect_opts *o)
 {
-	if (o->method != MG_METHOD_LOCAL && o->method != MG_METHOD_FORK)
+	if (o->method < MG_METHOD_LOCAL || o->method > MG_METHOD_SUDO)
+		return -EINVAL;
+	if (o->method == MG_METHOD_SSH && (o->hostname == NULL || o->hostname[0] == '\0'))
+		return -EINVAL;
+	if (o->host_key_policy < MG_HOST_KEY_ENFORCE || o->host_key_policy > MG_HOST_KEY_IGNORE)
+		return -EINVAL;
+	if (o->first_stage && (o->method != MG_METHOD_LOCAL || o->ship_self))
 		return -EINVAL;
 	if (o->method == MG_METHOD_FORK && (o->program != NULL || o->ship_self || o->env != NULL))
 		return -EINVAL;
@@ -56,6 +62,12 @@ int mg__connect_start_id(struct mg_router *r, const struct mg_connect_opts *o, u
 		return rc;
 	if (n.method == MG_METHOD_FORK)
 		mg__fork_start(c, &n, done, done_arg);
+	else if (n.method == MG_METHOD_SSH)
+		mg__ssh_start(c, &n, done, done_arg);
+	else if (n.method == MG_METHOD_SUDO)
+		mg__sudo_start(c, &n, done, done_arg);
+	else if (n.first_stage)
+		mg__first_stage_local_start(c, &n, done, done_arg);
 	else
 		mg__local_start(c, &n, done, done_arg);
 	*cp = c;

@@ -82,6 +82,10 @@ struct mg_spawn {
 	char *const *envp;
 	int chan_fd; /* becomes the child's fd 0 and 1 */
 	int err_fd;  /* becomes the child's fd 2 */
+	/* With ctty set, the child makes a new session whose controlling
+	 * terminal is ctty_fd (a pty slave), for programs that prompt. */
+	bool ctty;
+	int ctty_fd;
 	/* Out. */
 	pid_t pid;
 	int pidfd; /* -1 when the kernel has no pidfds */
@@ -145,8 +149,101 @@ void mg__conn_launched(struct mg_context *c, int chan, int errfd, pid_t pid, int
 void mg__conn_launch_failed(struct mg_context *c, int code, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
+/* Says what a failed program's stderr (and pty) text means, e.g.
+ * "authentication failed" for ssh's "Permission denied", or NULL. */
+typedef const char *(*mg_conn_explain_cb)(const char *err);
+
+struct mg_bootstrap;
+struct mg_prompt;
+
+/* What methods that boot through the first stage or answer a prompt hand
+ * the connector besides the child (ownership of every member passes; the
+ * struct is cleared). */
+struct mg_conn_extra {
+	struct mg_bootstrap *bs;   /* NULL: the child reads the handshake at once */
+	struct mg_prompt *prompt;  /* NULL: nothing to answer */
+	int pty_master, pty_slave; /* the child's controlling terminal, or -1 */
+	mg_conn_explain_cb explain;
+};
+
+/* mg__conn_launched() for such methods.  Thread: broker. */
+void mg__conn_launched_ex(struct mg_context *c, int chan, int errfd, pid_t pid, int pidfd,
+                          struct mg_conn_extra *x);
+
 /* The ops every local and fork child uses. */
 extern const struct mg_conn_ops mg__conn_ops;
+
+/* ------------------------------------------------------------------------ */
+/* The first stage (bootstrap.c): see the comment there. */
+
+/* The flag the first stage execs the agent with: delete your own file. */
+#define MG_BOOTSTRAP_RM_FLAG "--mitogen-rm"
+
+/* The first stage's POSIX sh text (no single quote in it).  Static. */
+const char *mg__bootstrap_script(void);
+
+/* The master's side of a first stage, with hs (the MGBOOT handshake) moved
+ * in (hs is left empty).  Caller frees.  0 or -ENOMEM.  Thread: any. */
+int mg__bootstrap_new(struct mg_buf *hs, struct mg_bootstrap **bp);
+void mg__bootstrap_free(struct mg_bootstrap *b);
+
+/* Takes n bytes the target wrote.  0, or MG_EPROTOCOL / MG_ECONNECT (no
+ * agent for its OS/arch) with the reason in why. */
+int mg__bootstrap_input(struct mg_bootstrap *b, const char *p, size_t n, char *why, size_t whylen);
+
+/* The bytes waiting to go to the target (borrowed until the next call),
+ * false when none; mg__bootstrap_wrote() says how many went. */
+bool mg__bootstrap_output(struct mg_bootstrap *b, const void **pp, size_t *lenp);
+void mg__bootstrap_wrote(struct mg_bootstrap *b, size_t n);
+
+/* True once the handshake went out: next comes the ready marker. */
+bool mg__bootstrap_done(const struct mg_bootstrap *b);
+
+/* Bytes sent so far (marker answers, program, handshake). */
+uint64_t mg__bootstrap_sent(const struct mg_bootstrap *b);
+
+/* A command that leads to a first stage (ssh, sudo, a local sh): argv[0]
+ * is the program, found on PATH.  Every member is owned by the command. */
+struct mg_cmd {
+	char **argv;              /* NULL-ended, each string and the array allocated */
+	char **envp;              /* NULL: this process's environment */
+	char *secret;             /* typed at a prompt on a pty; NULL: no pty */
+	const char *const *marks; /* static: what ends a prompt (lower case) */
+	mg_conn_explain_cb explain;
+};
+
+/* Starts c with cmd (consumed: freed and its secret wiped whatever
+ * happens); failures are reported through c.  Thread: any but the
+ * broker. */
+void mg__cmd_start(struct mg_context *c, const struct mg_connect_opts *o, struct mg_cmd *cmd,
+                   mg_conn_done_cb done, void *done_arg);
+
+/* Frees what cmd holds, wiping the secret. */
+void mg__cmd_fini(struct mg_cmd *cmd);
+
+/* A NULL-ended argv under construction: mg__argv_add copies s.  0 or
+ * -ENOMEM (the argv is kept whole for freeing). */
+int mg__argv_add(char ***argvp, size_t *np, const char *s);
+void mg__argv_free(char **argv);
+
+/* The first stage as one remote command line: sh -c '<script>'.  Static. */
+const char *mg__bootstrap_command(void);
+
+/* ------------------------------------------------------------------------ */
+/* Pseudo-terminals and prompts (pty.c). */
+
+/* A new pty: both ends O_CLOEXEC, the slave O_NOCTTY.  0 or -errno. */
+int mg__pty_open(int *masterp, int *slavep);
+
+/* Answers the first prompt that shows one of marks (lower case, static)
+ * with secret (copied).  Caller frees.  0 or -ENOMEM. */
+int mg__prompt_new(const char *secret, const char *const *marks, struct mg_prompt **pp);
+/* Wipes the secret and frees; NULL is a no-op. */
+void mg__prompt_free(struct mg_prompt *p);
+/* Takes text the pty's master read (fd); types the secret at the first
+ * prompt.  0, MG_EREFUSED at a second prompt (the secret was refused), or
+ * -errno when typing failed.  p NULL: 0. */
+int mg__prompt_feed(struct mg_prompt *p, int fd, const char *data, size_t n);
 
 /* ------------------------------------------------------------------------ */
 /* Methods. */
@@ -164,6 +261,18 @@ void mg__local_start(struct mg_context *c, const struct mg_connect_opts *o, mg_c
                      void *done_arg);
 void mg__fork_start(struct mg_context *c, const struct mg_connect_opts *o, mg_conn_done_cb done,
                     void *done_arg);
+/* The ssh and sudo methods, and local with first_stage (ssh.c, sudo.c,
+ * bootstrap.c). */
+void mg__ssh_start(struct mg_context *c, const struct mg_connect_opts *o, mg_conn_done_cb done,
+                   void *done_arg);
+void mg__sudo_start(struct mg_context *c, const struct mg_connect_opts *o, mg_conn_done_cb done,
+                    void *done_arg);
+void mg__first_stage_local_start(struct mg_context *c, const struct mg_connect_opts *o,
+                                 mg_conn_done_cb done, void *done_arg);
+
+/* Finds a program named without a slash on PATH, as execvp would; a copy
+ * (caller frees) or NULL. */
+char *mg__find_program(const char *name);
 /* Connects c through o->via by calling "mg.connect" there.  Thread: any
  * but the broker. */
 void mg__via_start(struct mg_context *c, const struct mg_connect_opts *o);

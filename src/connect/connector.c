@@ -57,6 +57,17 @@ struct mg_conn {
 	size_t nerr;
 	char line[512]; /* a stderr line being assembled after ready */
 	size_t nline;
+	/* Methods that boot through a first stage or answer a prompt
+	 * (struct mg_conn_extra); NULL / -1 otherwise. */
+	struct mg_bootstrap *bs;  /* freed when the connect ends */
+	struct mg_prompt *prompt; /* wiped and freed when the connect ends */
+	struct mg_watch pty_w;    /* the pty's master, open while the child lives */
+	int pty_slave;            /* held so the master never reads EIO */
+	mg_conn_explain_cb explain;
+	uint32_t chan_events;
+	bool explained;     /* the failure says what it is already */
+	char pty_text[256]; /* the start of what the pty showed, for errors */
+	size_t npty_text;
 
 	/* lock guards what other threads read: the process's fate. */
 	pthread_mutex_t lock;
@@ -99,6 +110,28 @@ static void cancel_timer(struct mg_conn *k, uint64_t *t)
 	if (*t != 0 && !k->done)
 		mg__timer_cancel(k->broker, *t);
 	*t = 0;
+}
+
+/* The connect is over: the secret and the bootstrap state go at once. */
+static void extra_end(struct mg_conn *k)
+{
+	if (k->bs != NULL)
+		mg__debug("%s: the bootstrap sent %llu bytes", k->name,
+		          (unsigned long long)mg__bootstrap_sent(k->bs));
+	mg__prompt_free(k->prompt);
+	k->prompt = NULL;
+	mg__bootstrap_free(k->bs);
+	k->bs = NULL;
+}
+
+/* Closes the pty once the child is gone (its session leader would be
+ * hung up by an earlier close). */
+static void pty_close(struct mg_conn *k)
+{
+	close_watch(k, &k->pty_w);
+	if (k->pty_slave >= 0)
+		close(k->pty_slave);
+	k->pty_slave = -1;
 }
 
 /* Sends SIGKILL unless the child was reaped (its pid may be reused).
@@ -224,6 +257,7 @@ static void try_reap(struct mg_conn *k)
 		conn_fail(k, MG_ECONNECT, "the program %s before it was ready", how);
 	}
 	err_close(k);
+	pty_close(k);
 	conn_maybe_free(k);
 }
 
@@ -249,7 +283,8 @@ static void poll_cb(void *arg)
  * and reports it.  The process is reaped later by the pid watch. */
 static void conn_fail(struct mg_conn *k, int code, const char *fmt, ...)
 {
-	char text[400], msg[1700], errline[sizeof(k->err) + 64] = "";
+	char text[400], msg[1800], errline[sizeof(k->err) + 64] = "", pre[64] = "";
+	const char *what;
 	va_list ap;
 	size_t n;
 
@@ -263,9 +298,18 @@ static void conn_fail(struct mg_conn *k, int code, const char *fmt, ...)
 	pthread_mutex_unlock(&k->lock);
 	if (k->err_w.fd >= 0)
 		err_drain(k);
+	/* What the terminal showed (prompts, sudo's complaints) counts too;
+	 * never a secret: prompts are read with echo off. */
+	if (k->npty_text > 0)
+		err_keep(k, k->pty_text, k->npty_text);
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	extra_end(k);
+	/* The method may know what the program's stderr means ("Permission
+	 * denied": authentication failed); it leads the message. */
+	if (k->explain != NULL && !k->explained && (what = k->explain(k->err)) != NULL)
+		snprintf(pre, sizeof(pre), "%.60s: ", what);
 	/* One line: the stderr's newlines become "; ". */
 	for (n = k->nerr; n > 0 && (k->err[n - 1] == '\n' || k->err[n - 1] == ' '); n--)
 		;
@@ -279,9 +323,9 @@ static void conn_fail(struct mg_conn *k, int code, const char *fmt, ...)
 		errline[j] = '\0';
 	}
 	if (n > 0)
-		snprintf(msg, sizeof(msg), "%s: %s; its stderr: %s", k->name, text, errline);
+		snprintf(msg, sizeof(msg), "%s: %s%s; its stderr: %s", k->name, pre, text, errline);
 	else
-		snprintf(msg, sizeof(msg), "%s: %s", k->name, text);
+		snprintf(msg, sizeof(msg), "%s: %s%s", k->name, pre, text);
 	mg__debug("connect failed: %s", msg);
 	k->nerr = 0;
 	if (k->c != NULL)
@@ -294,6 +338,7 @@ static void conn_ready(struct mg_conn *k, uint32_t pid)
 	int chan = k->chan_w.fd, r;
 
 	k->connecting = false;
+	extra_end(k);
 	cancel_timer(k, &k->deadline_timer);
 	mg__watch_del(k->broker, &k->chan_w);
 	k->chan_w.fd = -1;
@@ -351,12 +396,105 @@ static bool marker_read(struct mg_conn *k)
 	return true;
 }
 
+/* Watches the channel for writing only while bootstrap output waits. */
+static int chan_want(struct mg_conn *k, uint32_t events)
+{
+	int r = 0;
+
+	if (k->chan_events != events && k->chan_w.events != 0)
+		r = mg__watch_mod(k->broker, &k->chan_w, events);
+	k->chan_events = events;
+	return r;
+}
+
+/* The first stage's turn: its markers in, the program and handshake
+ * out.  Thread: broker. */
+static void boot_io(struct mg_conn *k, uint32_t events)
+{
+	char buf[512], why[200];
+	const void *p;
+	size_t len;
+	ssize_t n;
+	int r;
+
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		while ((n = read(k->chan_w.fd, buf, sizeof(buf))) < 0 && errno == EINTR)
+			;
+		if (n == 0 || (n < 0 && errno != EAGAIN)) {
+			/* The first stage is going; its exit gives the reason. */
+			if (k->chan_w.events != 0)
+				mg__watch_del(k->broker, &k->chan_w);
+			k->chan_w.events = 0;
+			return;
+		}
+		if (n > 0 &&
+		    (r = mg__bootstrap_input(k->bs, buf, (size_t)n, why, sizeof(why))) != 0) {
+			conn_fail(k, r, "%s", why);
+			return;
+		}
+	}
+	while (mg__bootstrap_output(k->bs, &p, &len)) {
+		while ((n = write(k->chan_w.fd, p, len)) < 0 && errno == EINTR)
+			;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n < 0) {
+			/* A closed channel: the exit tells why. */
+			chan_want(k, EPOLLIN);
+			return;
+		}
+		mg__bootstrap_wrote(k->bs, (size_t)n);
+	}
+	r = chan_want(k, mg__bootstrap_output(k->bs, &p, &len) ? EPOLLIN | EPOLLOUT : EPOLLIN);
+	if (r != 0)
+		conn_fail(k, r, "could not watch the channel: %s", mg_strerror(r));
+}
+
 static void chan_cb(struct mg_watch *w, uint32_t events)
 {
 	struct mg_conn *k = w->owner;
 
-	if (k->connecting)
-		marker_read(k);
+	if (!k->connecting)
+		return;
+	if (k->bs != NULL && !mg__bootstrap_done(k->bs)) {
+		boot_io(k, events);
+		if (!k->connecting || k->bs == NULL || !mg__bootstrap_done(k->bs))
+			return;
+	}
+	marker_read(k);
+}
+
+/* The child's terminal: prompts are answered, the text kept for errors.
+ * Thread: broker. */
+static void pty_cb(struct mg_watch *w, uint32_t events)
+{
+	struct mg_conn *k = w->owner;
+	char buf[512];
+	size_t keep;
+	ssize_t n;
+	int r;
+
+	while ((n = read(k->pty_w.fd, buf, sizeof(buf))) < 0 && errno == EINTR)
+		;
+	if (n < 0 && errno == EAGAIN)
+		return;
+	if (n <= 0) {
+		close_watch(k, &k->pty_w);
+		conn_maybe_free(k);
+		return;
+	}
+	if (!k->connecting)
+		return;
+	keep = sizeof(k->pty_text) - 1 - k->npty_text;
+	keep = (size_t)n < keep ? (size_t)n : keep;
+	memcpy(k->pty_text + k->npty_text, buf, keep);
+	k->npty_text += keep;
+	if ((r = mg__prompt_feed(k->prompt, k->pty_w.fd, buf, (size_t)n)) == MG_EREFUSED) {
+		k->explained = true;
+		conn_fail(k, MG_ECONNECT, "authentication failed: the password was refused");
+	} else if (r != 0) {
+		conn_fail(k, MG_ECONNECT, "could not answer the prompt: %s", mg_strerror(r));
+	}
 }
 
 static void err_cb(struct mg_watch *w, uint32_t events)
@@ -398,6 +536,8 @@ static void conn_maybe_free(struct mg_conn *k)
 {
 	if (k->c != NULL || !k->reaped || k->chan_w.fd >= 0 || k->err_w.fd >= 0)
 		return;
+	pty_close(k);
+	extra_end(k);
 	if (k->hooked && !k->done)
 		mg__broker_hook_del(k->broker, &k->hook);
 	cancel_timer(k, &k->deadline_timer);
@@ -421,6 +561,7 @@ static void stop_hook(void *arg)
 		conn_fail(k, MG_ESHUTDOWN, "the router shut down while connecting");
 	close_watch(k, &k->chan_w);
 	close_watch(k, &k->err_w);
+	pty_close(k);
 	cancel_timer(k, &k->deadline_timer);
 	cancel_timer(k, &k->grace_timer);
 	cancel_timer(k, &k->poll_timer);
@@ -457,6 +598,8 @@ int mg__conn_new(struct mg_context *c, int timeout_ms, mg_conn_done_cb done, voi
 	k->chan_w = (struct mg_watch){.fd = -1, .cb = chan_cb, .owner = k};
 	k->err_w = (struct mg_watch){.fd = -1, .cb = err_cb, .owner = k};
 	k->pid_w = (struct mg_watch){.fd = -1, .cb = pid_cb, .owner = k};
+	k->pty_w = (struct mg_watch){.fd = -1, .cb = pty_cb, .owner = k};
+	k->pty_slave = -1;
 	k->timeout_ms = timeout_ms;
 	k->done_cb = done;
 	k->done_arg = done_arg;
@@ -520,9 +663,25 @@ static int nonblock(int fd)
 
 void mg__conn_launched(struct mg_context *c, int chan, int errfd, pid_t pid, int pidfd)
 {
+	mg__conn_launched_ex(c, chan, errfd, pid, pidfd, NULL);
+}
+
+void mg__conn_launched_ex(struct mg_context *c, int chan, int errfd, pid_t pid, int pidfd,
+                          struct mg_conn_extra *x)
+{
 	struct mg_conn *k = c->conn;
 	int64_t left = k->deadline_ms - mg__now_ms();
 	int r;
+
+	if (x != NULL) {
+		k->bs = x->bs;
+		k->prompt = x->prompt;
+		k->pty_w.fd = x->pty_master;
+		k->pty_slave = x->pty_slave;
+		k->explain = x->explain;
+		memset(x, 0, sizeof(*x));
+	}
+	k->chan_events = EPOLLIN;
 
 	pthread_mutex_lock(&k->lock);
 	k->pid = pid;
@@ -536,7 +695,9 @@ void mg__conn_launched(struct mg_context *c, int chan, int errfd, pid_t pid, int
 	k->hooked = true;
 	if ((r = nonblock(chan)) != 0 || (r = nonblock(errfd)) != 0 ||
 	    (r = mg__watch_add(k->broker, &k->chan_w, EPOLLIN)) != 0 ||
-	    (r = mg__watch_add(k->broker, &k->err_w, EPOLLIN)) != 0) {
+	    (r = mg__watch_add(k->broker, &k->err_w, EPOLLIN)) != 0 ||
+	    (k->pty_w.fd >= 0 && ((r = nonblock(k->pty_w.fd)) != 0 ||
+	                          (r = mg__watch_add(k->broker, &k->pty_w, EPOLLIN)) != 0))) {
 		conn_fail(k, r, "could not watch the child: %s", mg_strerror(r));
 	} else if (left <= 0 ||
 	           (k->deadline_timer = mg__timer_add(k->broker, left, deadline_cb, k)) == 0) {
@@ -601,6 +762,12 @@ static void ops_free(struct mg_context *c)
 		close(k->chan_w.fd);
 	if (k->err_w.fd >= 0)
 		close(k->err_w.fd);
+	if (k->pty_w.fd >= 0)
+		close(k->pty_w.fd);
+	if (k->pty_slave >= 0)
+		close(k->pty_slave);
+	mg__prompt_free(k->prompt);
+	mg__bootstrap_free(k->bs);
 	pthread_cond_destroy(&k->cond);
 	pthread_mutex_destroy(&k->lock);
 	mg__free(k);

@@ -97,8 +97,7 @@ static char **env_build(const char *const *extra, bool ship_self)
 	return env;
 }
 
-/* Finds a program named without a slash on PATH, as execvp would. */
-static char *find_program(const char *name)
+char *mg__find_program(const char *name)
 {
 	const char *path = getenv("PATH"), *p, *end;
 	char buf[4096];
@@ -185,7 +184,7 @@ static int launch_prepare(struct mg_context *c, const struct mg_connect_opts *o,
 	if (o->ship_self)
 		L->path = mg__strdup(MG_SELF_EXE);
 	else if (o->program != NULL)
-		L->path = find_program(o->program);
+		L->path = mg__find_program(o->program);
 	else if ((L->exec_fd = mg__agent_memfd()) < 0)
 		return L->exec_fd;
 	if (L->exec_fd < 0 && L->path == NULL)

@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -83,6 +84,8 @@ static int child_main(void *arg)
 	const struct mg_spawn *sp = a->sp;
 
 	if (mg__spawn_child_fds(sp->chan_fd, sp->err_fd) != 0)
+		goto fail;
+	if (sp->ctty && (setsid() < 0 || ioctl(sp->ctty_fd, TIOCSCTTY, 0) != 0))
 		goto fail;
 	/* Die with the thread that made us: the broker (see mg__spawn()). */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)

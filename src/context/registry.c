@@ -1,7 +1,7 @@
 /*
  * registry.c: the table of exported functions, by name.  Most entries are
- * added by MG_EXPORT constructors before main(); a read-write lock lets
- * programs add more at run time while calls look names up.
+ * added by MG_EXPORT constructors before main(); a lock lets programs add
+ * more at run time while calls look names up.
  */
 #include <errno.h>
 #include <string.h>
@@ -17,30 +17,23 @@ struct export {
 };
 
 static struct export *table[BUCKETS];
-static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* A fork must not leave the table locked in the child: hold the lock
  * across fork() so the child's copy is consistent and free. */
 static void fork_prepare(void)
 {
-	pthread_rwlock_wrlock(&lock);
+	pthread_mutex_lock(&lock);
 }
 
-static void fork_release_parent(void)
+static void fork_release(void)
 {
-	pthread_rwlock_unlock(&lock);
-}
-
-/* The child's only thread is not the one that took the lock (a new thread
- * id), so it starts the lock afresh instead of unlocking it. */
-static void fork_release_child(void)
-{
-	pthread_rwlock_init(&lock, NULL);
+	pthread_mutex_unlock(&lock);
 }
 
 __attribute__((constructor)) static void registry_atfork(void)
 {
-	pthread_atfork(fork_prepare, fork_release_parent, fork_release_child);
+	pthread_atfork(fork_prepare, fork_release, fork_release);
 }
 
 static unsigned bucket_of(const char *name)
@@ -65,19 +58,19 @@ int mg_export(const char *name, mg_export_fn fn)
 	memcpy(e->name, name, n + 1);
 	e->fn = fn;
 	b = bucket_of(name);
-	pthread_rwlock_wrlock(&lock);
+	pthread_mutex_lock(&lock);
 	for (it = table[b]; it != NULL; it = it->next) {
 		if (strcmp(it->name, name) == 0) {
 			/* A later registration replaces an earlier one. */
 			it->fn = fn;
-			pthread_rwlock_unlock(&lock);
+			pthread_mutex_unlock(&lock);
 			mg__free(e);
 			return 0;
 		}
 	}
 	e->next = table[b];
 	table[b] = e;
-	pthread_rwlock_unlock(&lock);
+	pthread_mutex_unlock(&lock);
 	return 0;
 }
 
@@ -86,13 +79,13 @@ mg_export_fn mg__export_find(const char *name)
 	struct export *it;
 	mg_export_fn fn = NULL;
 
-	pthread_rwlock_rdlock(&lock);
+	pthread_mutex_lock(&lock);
 	for (it = table[bucket_of(name)]; it != NULL; it = it->next) {
 		if (strcmp(it->name, name) == 0) {
 			fn = it->fn;
 			break;
 		}
 	}
-	pthread_rwlock_unlock(&lock);
+	pthread_mutex_unlock(&lock);
 	return fn;
 }

@@ -225,6 +225,8 @@ struct mg_stream {
 	struct mg_outq_entry *outq;
 	size_t out_head, out_count, out_cap;
 	size_t out_off;    /* bytes of the head entry already written */
+	void *retired[48]; /* old outq arrays a writer may still be reading */
+	unsigned nretired;
 	size_t queued;     /* payload+header bytes not yet written */
 	bool writing;      /* some thread is inside writev */
 	bool want_write;   /* EPOLLOUT is armed */

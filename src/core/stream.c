@@ -29,6 +29,8 @@ static void stream_free(struct mg_stream *s)
 	for (i = 0; i < s->out_count; i++)
 		mg_msg_free(s->outq[(s->out_head + i) % s->out_cap].msg);
 	mg__free(s->outq);
+	while (s->nretired > 0)
+		mg__free(s->retired[--s->nretired]);
 	mg__free(s->rbuf);
 	mg_msg_free(s->big);
 	pthread_cond_destroy(&s->drained);
@@ -184,6 +186,8 @@ static int flush(struct mg_stream *s, bool *pendingp)
 			pthread_cond_broadcast(&s->drained);
 	}
 	s->writing = false;
+	while (s->nretired > 0)
+		mg__free(s->retired[--s->nretired]);
 	*pendingp = s->out_count > 0 && err == 0;
 	/* mg__stream_close() may be waiting for the writer to leave. */
 	pthread_cond_broadcast(&s->drained);
@@ -253,13 +257,21 @@ static void kick_broker(struct mg_stream *s)
 static int queue_grow(struct mg_stream *s)
 {
 	size_t ncap = s->out_cap ? s->out_cap * 2 : 32, i;
-	struct mg_outq_entry *n = mg__malloc(ncap * sizeof(*n));
+	const size_t max_retired = sizeof(s->retired) / sizeof(s->retired[0]);
+	struct mg_outq_entry *n;
 
-	if (n == NULL)
+	/* A writer outside the lock may have iovecs pointing at headers in
+	 * the current array: it is kept until that writer is done. */
+	if (s->writing && s->nretired == max_retired)
+		return -ENOMEM;
+	if ((n = mg__malloc(ncap * sizeof(*n))) == NULL)
 		return -ENOMEM;
 	for (i = 0; i < s->out_count; i++)
 		n[i] = s->outq[(s->out_head + i) % s->out_cap];
-	mg__free(s->outq);
+	if (s->writing)
+		s->retired[s->nretired++] = s->outq;
+	else
+		mg__free(s->outq);
 	s->outq = n;
 	s->out_cap = ncap;
 	s->out_head = 0;
@@ -337,7 +349,8 @@ static bool parse(struct mg_stream *s)
 		}
 		if (have > h.len)
 			have = h.len;
-		memcpy(m->payload.data, s->rbuf + off + MG_FRAME_HDR_LEN, have);
+		if (have > 0)
+			memcpy(m->payload.data, s->rbuf + off + MG_FRAME_HDR_LEN, have);
 		off += MG_FRAME_HDR_LEN + have;
 		if (have < h.len) {
 			s->big = m;

@@ -1,0 +1,449 @@
+/*
+ * bootstrap.c: getting the agent onto a target that has nothing but a
+ * POSIX shell (DESIGN.md section 5), and starting the commands that lead
+ * there (ssh, sudo, or a local shell for tests).
+ *
+ * The first stage is a short sh script passed on the command line.  It
+ * needs only sh, head, uname, mktemp, chmod (and gzip when present):
+ *
+ *   1. it prints "MGSTAGE1 1 <uname -s> <uname -m> <gz|-> nocache";
+ *   2. the master answers "<length> <gz|raw>\n" and the program's bytes,
+ *      which `head -c` copies (through `gzip -dc` when compressed) into a
+ *      file in a fresh mktemp -d folder, private under umask 077;
+ *   3. it prints "MGSTAGE2" and execs the file with --mitogen-rm, on which
+ *      the agent deletes the file and the folder at once;
+ *   4. the master sends the usual MGBOOT handshake and waits for MGREADY.
+ *
+ * The second marker is there because busybox's head reads stdin through
+ * stdio, ahead of what it copies: bytes sent after the program could be
+ * swallowed, so the handshake only goes once the copy is finished.  The
+ * shell's `read` takes one byte at a time from a pipe or socket (POSIX),
+ * so the length line never takes program bytes with it.
+ *
+ * Lines before the first marker (a chatty shell profile) are skipped.
+ * Everything here is a pure state machine over bytes, driven by the
+ * connector on the broker thread; it owns no fd.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "connect/connect.h"
+
+/* No single quote in it: it goes on a command line inside '...'. */
+static const char first_stage[] =
+        "umask 77;d=`mktemp -d`||exit 1;f=$d/mitogen-agent;z=-;"
+        "command -v gzip >/dev/null&&z=gz;"
+        "echo MGSTAGE1 1 `uname -s` `uname -m` $z nocache;"
+        "read n c;"
+        "if [ \"$c\" = gz ];then head -c $n|gzip -dc;else head -c $n;fi>$f&&"
+        "chmod 700 $f&&echo MGSTAGE2&&exec $f " MG_BOOTSTRAP_RM_FLAG ";exit 1";
+
+/* What the master can send: the stock agent is built for one target. */
+#define AGENT_OS "Linux"
+#define AGENT_ARCH "x86_64"
+
+/* Output a shell profile may print before the marker, at most. */
+#define MAX_NOISE 65536
+
+const char *mg__bootstrap_script(void)
+{
+	return first_stage;
+}
+
+/* Weak, so builds without the compressed blob (the agent itself) link:
+ * they send the program uncompressed. */
+extern const uint8_t mg__agent_gz_start[] __attribute__((weak));
+extern const uint8_t mg__agent_gz_end[] __attribute__((weak));
+
+enum bs_state {
+	BS_HELLO,     /* waiting for MGSTAGE1 */
+	BS_PROGRAM,   /* sending the program; then waiting for MGSTAGE2 */
+	BS_HANDSHAKE, /* sending MGBOOT */
+	BS_DONE,
+};
+
+struct mg_bootstrap {
+	enum bs_state state;
+	char line[256];
+	size_t nline;
+	size_t noise;
+	struct mg_buf hs; /* the MGBOOT handshake (owned) */
+	char head[48];    /* "<length> <gz|raw>\n" */
+	/* Output: up to three pieces, sent in order. */
+	const uint8_t *out[3];
+	size_t outlen[3];
+	int nout, iout;
+	size_t off;
+	bool stage2; /* MGSTAGE2 seen */
+	uint64_t sent;
+};
+
+int mg__bootstrap_new(struct mg_buf *hs, struct mg_bootstrap **bp)
+{
+	struct mg_bootstrap *b = mg__calloc(1, sizeof(*b));
+
+	if (b == NULL)
+		return -ENOMEM;
+	b->hs = *hs; /* moved */
+	mg__buf_init(hs, 0);
+	*bp = b;
+	return 0;
+}
+
+void mg__bootstrap_free(struct mg_bootstrap *b)
+{
+	if (b == NULL)
+		return;
+	mg__buf_fini(&b->hs);
+	mg__free(b);
+}
+
+uint64_t mg__bootstrap_sent(const struct mg_bootstrap *b)
+{
+	return b->sent;
+}
+
+static void queue(struct mg_bootstrap *b, const void *p, size_t n)
+{
+	b->out[b->nout] = p;
+	b->outlen[b->nout++] = n;
+}
+
+/* Parses "MGSTAGE1 1 <os> <arch> <gz|-> <cache>" and queues the program. */
+static int hello(struct mg_bootstrap *b, char *why, size_t whylen)
+{
+	char os[64] = "", arch[64] = "", gz[8] = "", cache[16] = "";
+	const uint8_t *prog, *gz_start = mg__agent_gz_start, *gz_end = mg__agent_gz_end;
+	size_t len;
+	int ver = 0, r;
+
+	if (sscanf(b->line, "MGSTAGE1 %d %63s %63s %7s %15s", &ver, os, arch, gz, cache) != 5 ||
+	    ver != 1) {
+		snprintf(why, whylen, "the first stage sent a malformed marker \"%.80s\"", b->line);
+		return MG_EPROTOCOL;
+	}
+	if (strcmp(os, AGENT_OS) != 0 || strcmp(arch, AGENT_ARCH) != 0) {
+		snprintf(why, whylen,
+		         "no agent built for the target's OS/arch %s/%s (this build has %s/%s)", os,
+		         arch, AGENT_OS, AGENT_ARCH);
+		return MG_ECONNECT;
+	}
+	if (strcmp(gz, "gz") == 0 && gz_start != NULL && gz_end > gz_start) {
+		prog = gz_start;
+		len = (size_t)(gz_end - gz_start);
+		snprintf(b->head, sizeof(b->head), "%zu gz\n", len);
+	} else {
+		if ((r = mg__agent_image(&prog, &len)) != 0) {
+			snprintf(why, whylen, "no agent image to send: %s", mg_strerror(r));
+			return MG_ECONNECT;
+		}
+		snprintf(b->head, sizeof(b->head), "%zu raw\n", len);
+	}
+	queue(b, b->head, strlen(b->head));
+	queue(b, prog, len);
+	b->state = BS_PROGRAM;
+	return 0;
+}
+
+/* A complete line (newline dropped) from the target. */
+static int on_line(struct mg_bootstrap *b, char *why, size_t whylen)
+{
+	if (b->state == BS_HELLO) {
+		if (strncmp(b->line, "MGSTAGE1 ", 9) == 0)
+			return hello(b, why, whylen);
+		return 0; /* profile noise */
+	}
+	if (b->state == BS_PROGRAM && !b->stage2 && strcmp(b->line, "MGSTAGE2") == 0) {
+		b->stage2 = true;
+		return 0;
+	}
+	snprintf(why, whylen, "unexpected output from the first stage: \"%.80s\"", b->line);
+	return MG_EPROTOCOL;
+}
+
+int mg__bootstrap_input(struct mg_bootstrap *b, const char *p, size_t n, char *why, size_t whylen)
+{
+	size_t i;
+	int r;
+
+	for (i = 0; i < n; i++) {
+		if (b->state >= BS_HANDSHAKE || (b->state == BS_PROGRAM && b->stage2)) {
+			/* Nothing may come before our handshake is read. */
+			snprintf(why, whylen, "unexpected output from the first stage");
+			return MG_EPROTOCOL;
+		}
+		if (p[i] != '\n') {
+			if (b->nline < sizeof(b->line) - 1)
+				b->line[b->nline++] = p[i];
+			if (++b->noise > MAX_NOISE) {
+				snprintf(why, whylen, "no first-stage marker in %d bytes of output",
+				         MAX_NOISE);
+				return MG_EPROTOCOL;
+			}
+			continue;
+		}
+		b->line[b->nline] = '\0';
+		b->nline = 0;
+		if ((r = on_line(b, why, whylen)) != 0)
+			return r;
+	}
+	/* The program is out and the first stage has it: the handshake goes. */
+	if (b->state == BS_PROGRAM && b->stage2 && b->iout == b->nout) {
+		b->nout = b->iout = 0;
+		b->off = 0;
+		queue(b, b->hs.data, b->hs.len);
+		b->state = BS_HANDSHAKE;
+	}
+	return 0;
+}
+
+bool mg__bootstrap_output(struct mg_bootstrap *b, const void **pp, size_t *lenp)
+{
+	if (b->iout >= b->nout)
+		return false;
+	*pp = b->out[b->iout] + b->off;
+	*lenp = b->outlen[b->iout] - b->off;
+	return true;
+}
+
+void mg__bootstrap_wrote(struct mg_bootstrap *b, size_t n)
+{
+	b->sent += n;
+	b->off += n;
+	if (b->off < b->outlen[b->iout])
+		return;
+	b->off = 0;
+	if (++b->iout < b->nout)
+		return;
+	if (b->state == BS_HANDSHAKE)
+		b->state = BS_DONE;
+	else if (b->state == BS_PROGRAM && b->stage2)
+		mg__bootstrap_input(b, NULL, 0, NULL, 0); /* queues the handshake */
+}
+
+bool mg__bootstrap_done(const struct mg_bootstrap *b)
+{
+	return b->state == BS_DONE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Commands that lead to a first stage. */
+
+static char command[sizeof(first_stage) + 16];
+static pthread_once_t command_once = PTHREAD_ONCE_INIT;
+
+static void command_make(void)
+{
+	snprintf(command, sizeof(command), "sh -c '%s'", first_stage);
+}
+
+const char *mg__bootstrap_command(void)
+{
+	pthread_once(&command_once, command_make);
+	return command;
+}
+
+int mg__argv_add(char ***argvp, size_t *np, const char *s)
+{
+	char **a = mg__realloc(*argvp, (*np + 2) * sizeof(char *));
+
+	if (a == NULL)
+		return -ENOMEM;
+	*argvp = a;
+	if ((a[*np] = mg__strdup(s)) == NULL) {
+		a[*np] = NULL;
+		return -ENOMEM;
+	}
+	a[++*np] = NULL;
+	return 0;
+}
+
+void mg__argv_free(char **argv)
+{
+	size_t i;
+
+	for (i = 0; argv != NULL && argv[i] != NULL; i++)
+		mg__free(argv[i]);
+	mg__free(argv);
+}
+
+void mg__cmd_fini(struct mg_cmd *cmd)
+{
+	mg__argv_free(cmd->argv);
+	mg__argv_free(cmd->envp);
+	if (cmd->secret != NULL) {
+		explicit_bzero(cmd->secret, strlen(cmd->secret));
+		mg__free(cmd->secret);
+	}
+	memset(cmd, 0, sizeof(*cmd));
+}
+
+struct cmd_launch {
+	struct mg_context *c;
+	struct mg_cmd cmd;
+	char *path;
+	struct mg_bootstrap *bs;
+	struct mg_prompt *prompt;
+};
+
+static void cmd_launch_free(struct cmd_launch *L)
+{
+	mg__cmd_fini(&L->cmd);
+	mg__free(L->path);
+	mg__bootstrap_free(L->bs);
+	mg__prompt_free(L->prompt);
+	mg__free(L);
+}
+
+extern char **environ;
+
+/* Thread: broker (see local.c for why children are made there). */
+static void cmd_launch_cb(void *arg)
+{
+	struct cmd_launch *L = arg;
+	struct mg_conn_extra x = {.pty_master = -1, .pty_slave = -1};
+	struct mg_spawn sp;
+	int sv[2] = {-1, -1}, ep[2] = {-1, -1}, r;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0 ||
+	    pipe2(ep, O_CLOEXEC) != 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (L->prompt != NULL && (r = mg__pty_open(&x.pty_master, &x.pty_slave)) != 0)
+		goto fail;
+	/* The child moves its stdio into 0..2 first: the slave must not be
+	 * one of them (only possible when this process closed its own). */
+	if (x.pty_slave >= 0 && x.pty_slave < 3) {
+		int fd = fcntl(x.pty_slave, F_DUPFD_CLOEXEC, 3);
+
+		if (fd < 0) {
+			r = -errno;
+			goto fail;
+		}
+		close(x.pty_slave);
+		x.pty_slave = fd;
+	}
+	memset(&sp, 0, sizeof(sp));
+	sp.exec_fd = -1;
+	sp.path = L->path;
+	sp.argv = L->cmd.argv;
+	sp.envp = L->cmd.envp != NULL ? L->cmd.envp : environ;
+	sp.chan_fd = sv[1];
+	sp.err_fd = ep[1];
+	sp.ctty = x.pty_slave >= 0;
+	sp.ctty_fd = x.pty_slave;
+	r = mg__spawn(&sp);
+	close(sv[1]);
+	close(ep[1]);
+	sv[1] = ep[1] = -1;
+	if (r != 0)
+		goto fail;
+	x.bs = L->bs;
+	x.prompt = L->prompt;
+	x.explain = L->cmd.explain;
+	L->bs = NULL;
+	L->prompt = NULL;
+	mg__conn_launched_ex(L->c, sv[0], ep[0], sp.pid, sp.pidfd, &x);
+	cmd_launch_free(L);
+	return;
+fail:
+	for (int i = 0; i < 2; i++) {
+		if (sv[i] >= 0)
+			close(sv[i]);
+		if (ep[i] >= 0)
+			close(ep[i]);
+	}
+	if (x.pty_master >= 0)
+		close(x.pty_master);
+	if (x.pty_slave >= 0)
+		close(x.pty_slave);
+	mg__conn_launch_failed(L->c, MG_ECONNECT, "cannot run %s: %s", L->cmd.argv[0],
+	                       mg_strerror(r));
+	cmd_launch_free(L);
+}
+
+void mg__cmd_start(struct mg_context *c, const struct mg_connect_opts *o, struct mg_cmd *cmd,
+                   mg_conn_done_cb done, void *done_arg)
+{
+	struct cmd_launch *L = NULL;
+	struct mg_boot boot;
+	struct mg_buf hs;
+	int r;
+
+	if ((r = mg__conn_new(c, o->connect_timeout_ms, done, done_arg)) != 0) {
+		mg__cmd_fini(cmd);
+		mg__context_set_failed(c, r, "%s: %s", c->name, mg_strerror(r));
+		if (done != NULL)
+			done(done_arg, c, r, mg_strerror(r));
+		return;
+	}
+	mg__buf_init(&hs, MG_HS_BOOT_LINE_LEN + 4 + MG_HS_BOOT_MAX);
+	if ((L = mg__calloc(1, sizeof(*L))) == NULL) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	L->c = c;
+	L->cmd = *cmd;
+	memset(cmd, 0, sizeof(*cmd));
+	mg__boot_for_child(c->router, c->id, c->name, &boot);
+	if ((r = mg__hs_boot_build(&boot, &hs)) != 0 || (r = mg__bootstrap_new(&hs, &L->bs)) != 0)
+		goto fail;
+	if (L->cmd.secret != NULL &&
+	    (r = mg__prompt_new(L->cmd.secret, L->cmd.marks, &L->prompt)) != 0)
+		goto fail;
+	if ((L->path = mg__find_program(L->cmd.argv[0])) == NULL) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	if ((r = mg__conn_post(c, cmd_launch_cb, L)) != 0) {
+		mg__conn_launch_failed(c, r, "the router is shutting down");
+		cmd_launch_free(L);
+	}
+	return;
+fail:
+	mg__buf_fini(&hs);
+	mg__cmd_fini(cmd);
+	mg__conn_launch_failed(c, MG_ECONNECT, "cannot prepare the connect: %s", mg_strerror(r));
+	if (L != NULL)
+		cmd_launch_free(L);
+}
+
+void mg__first_stage_local_start(struct mg_context *c, const struct mg_connect_opts *o,
+                                 mg_conn_done_cb done, void *done_arg)
+{
+	struct mg_cmd cmd = {0};
+	size_t n = 0;
+	int r;
+
+	if ((r = mg__argv_add(&cmd.argv, &n, o->program != NULL ? o->program : "sh")) != 0 ||
+	    (r = mg__argv_add(&cmd.argv, &n, "-c")) != 0 ||
+	    (r = mg__argv_add(&cmd.argv, &n, first_stage)) != 0)
+		goto fail;
+	/* With env given, the shell gets those entries alone: the tests run
+	 * it with a PATH of busybox applets only. */
+	if (o->env != NULL) {
+		size_t ne = 0;
+
+		for (size_t i = 0; o->env[i] != NULL; i++)
+			if ((r = mg__argv_add(&cmd.envp, &ne, o->env[i])) != 0)
+				goto fail;
+		if (cmd.envp == NULL && (cmd.envp = mg__calloc(1, sizeof(char *))) == NULL) {
+			r = -ENOMEM;
+			goto fail;
+		}
+	}
+	mg__cmd_start(c, o, &cmd, done, done_arg);
+	return;
+fail:
+	mg__cmd_fini(&cmd);
+	mg__context_set_failed(c, r, "%s: %s", c->name, mg_strerror(r));
+	if (done != NULL)
+		done(done_arg, c, r, mg_strerror(r));
+}

@@ -1,0 +1,308 @@
+/*
+ * test_bootstrap.c: the POSIX sh first stage (src/connect/bootstrap.c) run
+ * for real by local shells: dash, and busybox's sh with busybox's applets
+ * alone on PATH (with gzip, and without it so the program goes raw).  Each
+ * case gives the shell its own TMPDIR and checks that nothing is left in it
+ * once the context is up.  Needs no root and no sshd.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
+
+#include "connect/connect.h"
+#include "connect_util.h"
+#include "util.h"
+
+#define BUSYBOX "/usr/bin/busybox"
+
+struct sandbox {
+	char dir[256]; /* removed at the end */
+	char bin[300]; /* PATH for the shell */
+	char tmp[300]; /* TMPDIR for the shell */
+	char path_env[320], tmp_env[320];
+	const char *env[3];
+};
+
+static void sandbox_init(struct sandbox *sb)
+{
+	snprintf(sb->dir, sizeof(sb->dir), "/tmp/mg-bootstrap-test.XXXXXX");
+	CHECK(mkdtemp(sb->dir) != NULL);
+	snprintf(sb->bin, sizeof(sb->bin), "%s/bin", sb->dir);
+	snprintf(sb->tmp, sizeof(sb->tmp), "%s/tmp", sb->dir);
+	CHECK_EQ(mkdir(sb->bin, 0755), 0);
+	CHECK_EQ(mkdir(sb->tmp, 0700), 0);
+	snprintf(sb->path_env, sizeof(sb->path_env), "PATH=%s", sb->bin);
+	snprintf(sb->tmp_env, sizeof(sb->tmp_env), "TMPDIR=%s", sb->tmp);
+	sb->env[0] = sb->path_env;
+	sb->env[1] = sb->tmp_env;
+	sb->env[2] = NULL;
+}
+
+/* Puts busybox applet name (or target) into the sandbox's PATH. */
+static void sandbox_link(struct sandbox *sb, const char *name, const char *target)
+{
+	char p[400];
+
+	snprintf(p, sizeof(p), "%s/%s", sb->bin, name);
+	CHECK_EQ(symlink(target, p), 0);
+}
+
+static void sandbox_script(struct sandbox *sb, const char *name, const char *text)
+{
+	char p[400];
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/%s", sb->bin, name);
+	CHECK((fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755)) >= 0);
+	CHECK_EQ(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+static void sandbox_unlink(struct sandbox *sb, const char *name)
+{
+	char p[400];
+
+	snprintf(p, sizeof(p), "%s/%s", sb->bin, name);
+	CHECK_EQ(unlink(p), 0);
+}
+
+/* The sandbox's sh, by path: the master finds programs on its own PATH. */
+static const char *sandbox_sh(struct sandbox *sb)
+{
+	static char p[400];
+
+	snprintf(p, sizeof(p), "%s/sh", sb->bin);
+	return p;
+}
+
+static int count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	CHECK(d != NULL);
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void rm_tree(const char *dir)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CHECK_EQ(system(cmd), 0);
+}
+
+static int connect_shell(struct mg_router *r, const char *shell, const char *const *env,
+                         struct mg_context **cp)
+{
+	struct mg_connect_opts o;
+
+	mg_connect_opts_init(&o, MG_METHOD_LOCAL);
+	o.name = "first-stage";
+	o.first_stage = true;
+	o.program = shell;
+	o.env = env;
+	o.connect_timeout_ms = 10000;
+	return mg_connect(r, &o, cp);
+}
+
+static void ping(struct mg_context *c)
+{
+	struct mg_msg *reply;
+	bool b = false;
+
+	CHECK_OK(mg_call(c, "mg.ping", &reply, ""));
+	CHECK_OK(mg_msg_read(reply, "b", &b));
+	CHECK(b);
+	mg_msg_free(reply);
+}
+
+/* Busybox applets the first stage may use; gzip optional. */
+static void sandbox_busybox(struct sandbox *sb, bool gzip)
+{
+	static const char *const applets[] = {"sh", "head", "uname", "mktemp", "chmod", NULL};
+
+	if (access(BUSYBOX, X_OK) != 0)
+		mg_test_skip("%s is missing (Debian: busybox-static)", BUSYBOX);
+	for (size_t i = 0; applets[i] != NULL; i++)
+		sandbox_link(sb, applets[i], BUSYBOX);
+	if (gzip)
+		sandbox_link(sb, "gzip", BUSYBOX);
+}
+
+/* The size the connector logs as sent by the last bootstrap. */
+static _Atomic long sent_bytes;
+
+static void log_cb(void *arg, const struct mg_log_record *rec)
+{
+	const char *p = strstr(rec->message, "the bootstrap sent ");
+
+	if (p != NULL)
+		sent_bytes = atol(p + strlen("the bootstrap sent "));
+}
+
+/* Boots through the sandbox's shell, pings, and checks the folder the
+ * first stage made is gone.  Returns the bytes the bootstrap sent. */
+static long boot_and_check(struct sandbox *sb, const char *shell)
+{
+	struct mg_router *r;
+	struct mg_context *c;
+
+	sent_bytes = 0;
+	mg_log_set_handler(log_cb, NULL, MG_LOG_DEBUG);
+	r = util_router(0, "master", 0, 0, false);
+
+	if (connect_shell(r, shell, sb->env, &c) != 0)
+		mg_test_fail(__FILE__, __LINE__, "connect: %s", mg_errdetail());
+	ping(c);
+	CHECK_EQ(count_entries(sb->tmp), 0);
+	CHECK_OK(mg_context_shutdown(c, 5000));
+	mg_context_free(c);
+	mg_router_free(r);
+	CHECK_EQ(count_entries(sb->tmp), 0);
+	rm_tree(sb->dir);
+	mg_log_set_handler(NULL, NULL, MG_LOG_WARNING);
+	CHECK(sent_bytes > 0);
+	return sent_bytes;
+}
+
+/* The agent's size as the library embeds it. */
+static long agent_size(void)
+{
+	const uint8_t *data;
+	size_t len;
+
+	CHECK_OK(mg__agent_image(&data, &len));
+	return (long)len;
+}
+
+TEST(first_stage_fits_a_command_line)
+{
+	const char *cmd = mg__bootstrap_command();
+
+	CHECK_UINT(strlen(cmd), <=, 512);
+	CHECK(strchr(mg__bootstrap_script(), '\'') == NULL);
+	CHECK(strncmp(cmd, "sh -c '", 7) == 0);
+}
+
+TEST(first_stage_dash)
+{
+	struct sandbox sb;
+
+	if (access("/usr/bin/dash", X_OK) != 0)
+		mg_test_skip("dash is missing");
+	sandbox_init(&sb);
+	/* dash's builtins, and the system's tools for the rest. */
+	snprintf(sb.path_env, sizeof(sb.path_env), "PATH=/usr/bin:/bin");
+	CHECK_INT(boot_and_check(&sb, "/usr/bin/dash"), <, agent_size() * 3 / 4);
+}
+
+TEST(first_stage_busybox_with_gzip)
+{
+	struct sandbox sb;
+
+	sandbox_init(&sb);
+	sandbox_busybox(&sb, true);
+	/* Compressed: well under the agent's own size. */
+	CHECK_INT(boot_and_check(&sb, sandbox_sh(&sb)), <, agent_size() * 3 / 4);
+}
+
+TEST(first_stage_without_gzip_sends_raw)
+{
+	struct sandbox sb;
+
+	/* busybox's sh finds its own gzip applet whatever PATH says: dash,
+	 * with busybox's other applets and no gzip on PATH. */
+	if (access("/usr/bin/dash", X_OK) != 0)
+		mg_test_skip("dash is missing");
+	sandbox_init(&sb);
+	sandbox_busybox(&sb, false);
+	CHECK_INT(boot_and_check(&sb, "/usr/bin/dash"), >, agent_size());
+}
+
+TEST(first_stage_refuses_other_os_and_arch)
+{
+	struct sandbox sb;
+	struct mg_router *r;
+	struct mg_context *c;
+
+	sandbox_init(&sb);
+	sandbox_busybox(&sb, true);
+	/* busybox's sh runs its own applets before PATH's: dash, then. */
+	if (access("/usr/bin/dash", X_OK) != 0)
+		mg_test_skip("dash is missing");
+	sandbox_unlink(&sb, "uname");
+	sandbox_script(&sb, "uname",
+	               "#!/usr/bin/dash\ncase $1 in -s) echo FreeBSD;; *) echo riscv64;; esac\n");
+	r = util_router(0, "master", 0, 0, false);
+	CHECK_EQ(connect_shell(r, "/usr/bin/dash", sb.env, &c), MG_ECONNECT);
+	if (strstr(mg_errdetail(), "FreeBSD/riscv64") == NULL ||
+	    strstr(mg_errdetail(), "Linux/x86_64") == NULL)
+		mg_test_fail(__FILE__, __LINE__, "error text: %s", mg_errdetail());
+	mg_router_free(r);
+	CHECK_EQ(cu_wait_no_children(2000), 0);
+	rm_tree(sb.dir);
+}
+
+TEST(first_stage_skips_profile_noise)
+{
+	struct sandbox sb;
+
+	sandbox_init(&sb);
+	sandbox_busybox(&sb, true);
+	/* A "shell" that chatters on stdout before running the real one, as
+	 * a login profile may. */
+	sandbox_unlink(&sb, "sh");
+	sandbox_script(&sb, "sh",
+	               "#!" BUSYBOX " sh\necho welcome to the machine\necho\n"
+	               "exec " BUSYBOX " sh \"$@\"\n");
+	boot_and_check(&sb, sandbox_sh(&sb));
+}
+
+TEST(first_stage_program_failure_is_reported)
+{
+	struct mg_router *r = util_router(0, "master", 0, 0, false);
+	struct mg_context *c;
+
+	CHECK_EQ(connect_shell(r, "/nonexistent/sh", NULL, &c), MG_ECONNECT);
+	if (strstr(mg_errdetail(), "/nonexistent/sh") == NULL)
+		mg_test_fail(__FILE__, __LINE__, "error text: %s", mg_errdetail());
+	mg_router_free(r);
+}
+
+TEST(many_first_stages_at_once)
+{
+	enum { N = 20 };
+	struct mg_context *c[N];
+	struct mg_connect_opts o;
+	struct mg_router *r;
+	struct sandbox sb;
+	int i;
+
+	sandbox_init(&sb);
+	sandbox_busybox(&sb, true);
+	r = util_router(0, "master", 0, 0, false);
+	mg_connect_opts_init(&o, MG_METHOD_LOCAL);
+	o.first_stage = true;
+	o.program = sandbox_sh(&sb);
+	o.env = sb.env;
+	for (i = 0; i < N; i++)
+		CHECK_OK(mg_connect_start(r, &o, &c[i]));
+	for (i = 0; i < N; i++) {
+		if (mg_context_wait_ready(c[i], 20000) != 0)
+			mg_test_fail(__FILE__, __LINE__, "connect %d: %s", i, mg_errdetail());
+		ping(c[i]);
+	}
+	CHECK_EQ(count_entries(sb.tmp), 0);
+	for (i = 0; i < N; i++)
+		mg_context_free(c[i]);
+	mg_router_free(r);
+	rm_tree(sb.dir);
+}
