@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 	do {                                                                                 \
 		if (!(cond)) {                                                               \
 			fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, \
-				#cond);                                                      \
+			        #cond);                                                      \
 			abort();                                                             \
 		}                                                                            \
 	} while (0)

@@ -170,8 +170,8 @@ static void check_same(const struct vals *a, const struct vals *b)
 #define FIXED_COUNT 12
 
 static const char *const fixed_fmt[FIXED_COUNT] = {
-	"i",    "u",   "(is)",    "{si}", "(sSy)",       "t",
-	"(ch)", "v v", "(bfd n)", "s",    "(i(ss){sy})", "a ii",
+        "i",    "u",   "(is)",    "{si}", "(sSy)",       "t",
+        "(ch)", "v v", "(bfd n)", "s",    "(i(ss){sy})", "a ii",
 };
 
 /* Unpacks with format k into v (every slot used by that format). */

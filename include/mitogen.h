@@ -84,7 +84,7 @@ struct mg_log_record {
 	const char *logger;  /* "mitogen", "mitogen.io", or a user name */
 	const char *context; /* the name of the context the record came from */
 	const char *message;
-	int64_t time_ns;     /* CLOCK_REALTIME when it was made */
+	int64_t time_ns; /* CLOCK_REALTIME when it was made */
 };
 
 /* A log handler; the record is borrowed for the duration of the call.
@@ -105,7 +105,7 @@ int mg_log_level(const char *logger);
 /* Emits a record through the handler when level passes the logger's
  * threshold.  Thread: any. */
 void mg_log(int level, const char *logger, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 /* ------------------------------------------------------------------------ */
 /* Messages                                                                  */
@@ -227,11 +227,11 @@ enum mg_handle {
 };
 
 struct mg_router_opts {
-	uint32_t context_id;      /* this process's id; 0 for the master */
-	const char *name;         /* context name used in logs; copied */
-	size_t max_message_size;  /* largest payload accepted or sent */
-	size_t high_water;        /* per-stream queued bytes before senders wait */
-	bool unidirectional;      /* forbid traffic between children */
+	uint32_t context_id;     /* this process's id; 0 for the master */
+	const char *name;        /* context name used in logs; copied */
+	size_t max_message_size; /* largest payload accepted or sent */
+	size_t high_water;       /* per-stream queued bytes before senders wait */
+	bool unidirectional;     /* forbid traffic between children */
 };
 
 /* Fills opts with defaults: id 0, name "master", 128 MiB maximum message,
@@ -261,8 +261,7 @@ enum mg_stream_flags {
  * non-blocking and close-on-exec, and adds
  * a route to peer_id.  With MG_STREAM_PARENT the peer gets parent authority
  * and becomes the default route for unknown destinations.  Thread: any. */
-int mg_router_attach(struct mg_router *router, int rfd, int wfd, uint32_t peer_id,
-                     unsigned flags);
+int mg_router_attach(struct mg_router *router, int rfd, int wfd, uint32_t peer_id, unsigned flags);
 
 /* Routes msg to its destination, filling src (this context), auth (this
  * context) and dst/handle from the arguments.  Takes ownership of msg
@@ -270,8 +269,7 @@ int mg_router_attach(struct mg_router *router, int rfd, int wfd, uint32_t peer_i
  * its high-water mark.  Failures (no route, too large, ...) are reported
  * as a dead message to msg's reply_to handle, as on the wire; the return
  * value is 0 unless the router is shutting down.  Thread: any. */
-int mg_router_send(struct mg_router *router, uint32_t dst, uint32_t handle,
-                   struct mg_msg *msg);
+int mg_router_send(struct mg_router *router, uint32_t dst, uint32_t handle, struct mg_msg *msg);
 
 /* Handler policies: who may send to a handle. */
 enum mg_policy {
@@ -286,8 +284,8 @@ typedef void (*mg_handler_cb)(void *arg, struct mg_msg *msg);
 /* Registers a handler.  handle 0 allocates a dynamic one.  The handler
  * lives until mg_router_del_handler().  Messages refused by policy get a
  * dead MG_EREFUSED reply.  Thread: any. */
-int mg_router_add_handler(struct mg_router *router, uint32_t handle, int policy,
-                          mg_handler_cb cb, void *arg, uint32_t *handlep);
+int mg_router_add_handler(struct mg_router *router, uint32_t handle, int policy, mg_handler_cb cb,
+                          void *arg, uint32_t *handlep);
 
 /* Removes a handler; after it returns the callback will not run again.
  * Later messages to the handle get a dead MG_ECLOSED reply.  Thread: any;
@@ -366,7 +364,6 @@ int mg_select_get(struct mg_select *sel, int timeout_ms, struct mg_receiver **rx
                   struct mg_msg **msgp);
 void mg_select_free(struct mg_select *sel);
 
-
 /* ------------------------------------------------------------------------ */
 /* Contexts                                                                  */
 
@@ -394,13 +391,13 @@ enum mg_host_key_policy {
 };
 
 struct mg_connect_opts {
-	int method;               /* enum mg_method */
-	const char *name;         /* context name for logs; default made up */
-	struct mg_context *via;   /* connect through this context (a gateway) */
-	int connect_timeout_ms;   /* default 30000 */
-	const char *program;      /* local: run this program instead of the agent */
-	bool ship_self;           /* local: run this executable as the child */
-	const char *const *env;   /* local: extra "NAME=value" entries, NULL-ended */
+	int method;             /* enum mg_method */
+	const char *name;       /* context name for logs; default made up */
+	struct mg_context *via; /* connect through this context (a gateway) */
+	int connect_timeout_ms; /* default 30000 */
+	const char *program;    /* local: run this program instead of the agent */
+	bool ship_self;         /* local: run this executable as the child */
+	const char *const *env; /* local: extra "NAME=value" entries, NULL-ended */
 
 	/* local: boot through the POSIX sh first stage that ssh and sudo use:
 	 * program (default "sh") is run as `program -c <first stage>`, which
@@ -417,13 +414,13 @@ struct mg_connect_opts {
 	 * in a log; the library's copy is wiped when the connect ends.  A
 	 * second prompt means it was refused: the connect fails. */
 	const char *password;
-	const char *ssh_path;           /* default "ssh" (found on PATH) */
-	const char *const *ssh_args;    /* ssh: extra arguments, NULL-ended */
-	int host_key_policy;            /* ssh: enum mg_host_key_policy */
-	bool compression;               /* ssh -o Compression=yes */
-	int keepalive_s;                /* ssh ServerAliveInterval; 0: off */
-	const char *sudo_path;          /* default "sudo" */
-	const char *const *sudo_args;   /* sudo: extra arguments, NULL-ended */
+	const char *ssh_path;         /* default "ssh" (found on PATH) */
+	const char *const *ssh_args;  /* ssh: extra arguments, NULL-ended */
+	int host_key_policy;          /* ssh: enum mg_host_key_policy */
+	bool compression;             /* ssh -o Compression=yes */
+	int keepalive_s;              /* ssh ServerAliveInterval; 0: off */
+	const char *sudo_path;        /* default "sudo" */
+	const char *const *sudo_args; /* sudo: extra arguments, NULL-ended */
 	/* ssh's ConnectTimeout is connect_timeout_ms, rounded up to seconds. */
 };
 
@@ -452,8 +449,7 @@ int mg_connect(struct mg_router *router, const struct mg_connect_opts *opts,
 /* mg_connect() with method LOCAL or FORK; opts may be NULL. */
 int mg_local(struct mg_router *router, const struct mg_connect_opts *opts,
              struct mg_context **ctxp);
-int mg_fork(struct mg_router *router, const struct mg_connect_opts *opts,
-            struct mg_context **ctxp);
+int mg_fork(struct mg_router *router, const struct mg_connect_opts *opts, struct mg_context **ctxp);
 
 uint32_t mg_context_id(const struct mg_context *ctx);
 const char *mg_context_name(const struct mg_context *ctx);
@@ -501,8 +497,8 @@ int mg_vcall(struct mg_context *ctx, const char *fn, struct mg_msg **replyp, con
 
 /* Starts a call and returns the receiver its reply will reach (caller
  * frees); collect with mg_call_wait() or a select + mg_call_result(). */
-int mg_call_async(struct mg_context *ctx, const char *fn, struct mg_receiver **rxp,
-                  const char *fmt, ...);
+int mg_call_async(struct mg_context *ctx, const char *fn, struct mg_receiver **rxp, const char *fmt,
+                  ...);
 
 /* Calls without asking for a reply. */
 int mg_call_no_reply(struct mg_context *ctx, const char *fn, const char *fmt, ...);
@@ -519,8 +515,8 @@ int mg_call_result(struct mg_msg *reply);
 struct mg_chain;
 int mg_chain_new(struct mg_context *ctx, struct mg_chain **chainp);
 int mg_chain_call_no_reply(struct mg_chain *chain, const char *fn, const char *fmt, ...);
-int mg_chain_call(struct mg_chain *chain, const char *fn, struct mg_msg **replyp,
-                  const char *fmt, ...);
+int mg_chain_call(struct mg_chain *chain, const char *fn, struct mg_msg **replyp, const char *fmt,
+                  ...);
 /* Starts a new chain (forgets an earlier failure). */
 void mg_chain_reset(struct mg_chain *chain);
 void mg_chain_free(struct mg_chain *chain);
@@ -537,11 +533,11 @@ int mg_export(const char *name, mg_export_fn fn);
 
 /* MG_EXPORT(add) static int add(struct mg_call *call) { ... } registers
  * "add" before main(). */
-#define MG_EXPORT(fn)                                                            \
-	static int fn(struct mg_call *);                                         \
-	__attribute__((constructor)) static void mg_export_init_##fn(void)       \
-	{                                                                        \
-		mg_export(#fn, fn);                                              \
+#define MG_EXPORT(fn)                                                      \
+	static int fn(struct mg_call *);                                   \
+	__attribute__((constructor)) static void mg_export_init_##fn(void) \
+	{                                                                  \
+		mg_export(#fn, fn);                                        \
 	}
 
 /* Reads the call's arguments; MG_EARGS when they do not match fmt (the
@@ -552,7 +548,7 @@ int mg_call_return(struct mg_call *call, const char *fmt, ...);
 /* Fails the call with an error of the given type; returns -1 so a function
  * can "return mg_call_fail(...)". */
 int mg_call_fail(struct mg_call *call, const char *type, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 /* The router of the context running the call; borrowed. */
 struct mg_router *mg_call_router(struct mg_call *call);
 /* The name of the function being called. */
@@ -576,19 +572,19 @@ int mg_child_main(int argc, char **argv);
 
 /* How to run a command. */
 struct mg_exec_opts {
-	const char *const *argv;  /* NULL-ended argv; argv[0] searched on PATH */
-	const char *command;      /* or a shell command line run with /bin/sh -c */
-	const char *const *env;   /* NULL-ended: "NAME=value" sets, "NAME" unsets */
-	bool clear_env;           /* start from an empty environment */
-	const char *cwd;          /* working directory; NULL: the context's */
-	const void *stdin_data;   /* bytes written to stdin, then EOF; borrowed */
-	size_t stdin_len;         /*   until the job ends */
-	int stdin_fd;             /* or read until EOF from this fd (-1: none); */
-	                          /*   borrowed until the job ends */
-	bool stdin_stream;        /* or the caller writes with mg_exec_write() */
-	bool pty;                 /* stdout and stderr on a new pty (one stream) */
-	int timeout_ms;           /* > 0: kill the process group after this long */
-	size_t window;            /* output bytes in flight; 0: 4 MiB */
+	const char *const *argv; /* NULL-ended argv; argv[0] searched on PATH */
+	const char *command;     /* or a shell command line run with /bin/sh -c */
+	const char *const *env;  /* NULL-ended: "NAME=value" sets, "NAME" unsets */
+	bool clear_env;          /* start from an empty environment */
+	const char *cwd;         /* working directory; NULL: the context's */
+	const void *stdin_data;  /* bytes written to stdin, then EOF; borrowed */
+	size_t stdin_len;        /*   until the job ends */
+	int stdin_fd;            /* or read until EOF from this fd (-1: none); */
+	                         /*   borrowed until the job ends */
+	bool stdin_stream;       /* or the caller writes with mg_exec_write() */
+	bool pty;                /* stdout and stderr on a new pty (one stream) */
+	int timeout_ms;          /* > 0: kill the process group after this long */
+	size_t window;           /* output bytes in flight; 0: 4 MiB */
 };
 
 /* Fills opts with defaults: no command, stdin from /dev/null, no pty, no
@@ -602,9 +598,9 @@ enum mg_exec_event_type {
 };
 
 struct mg_exec_status {
-	int exit_code;  /* the exit status, or -1 when a signal ended it */
-	int signal;     /* the signal that ended it, or 0 */
-	bool timed_out; /* the timeout killed it */
+	int exit_code;   /* the exit status, or -1 when a signal ended it */
+	int signal;      /* the signal that ended it, or 0 */
+	bool timed_out;  /* the timeout killed it */
 	char error[256]; /* set when the context lost track of the process */
 };
 
@@ -692,10 +688,10 @@ struct mg_file_opts {
 void mg_file_opts_init(struct mg_file_opts *opts);
 
 struct mg_file_result {
-	uint64_t bytes;   /* file bytes moved */
-	uint64_t files;   /* regular files written */
-	uint64_t hash;    /* XXH64 of the last file */
-	char error[512];  /* what failed, with the path */
+	uint64_t bytes;  /* file bytes moved */
+	uint64_t files;  /* regular files written */
+	uint64_t hash;   /* XXH64 of the last file */
+	char error[512]; /* what failed, with the path */
 };
 
 /* Copies local_path (a regular file) to remote_path in ctx.  Returns 0,

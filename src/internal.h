@@ -5,9 +5,9 @@
 #ifndef MG_INTERNAL_H
 #define MG_INTERNAL_H
 
-#include "mitogen.h"
-#include "wire/wire.h"
 #include "core/core.h"
+#include "mitogen.h"
 #include "router/router.h"
+#include "wire/wire.h"
 
 #endif

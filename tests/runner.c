@@ -99,8 +99,8 @@ const char *mg_test_hexdiff(const void *a, const void *b, size_t n)
 		;
 	if (i == n)
 		return "";
-	snprintf(out, sizeof(out), "\n    first difference at byte %zu: left 0x%02x, right 0x%02x", i,
-	         x[i], y[i]);
+	snprintf(out, sizeof(out), "\n    first difference at byte %zu: left 0x%02x, right 0x%02x",
+	         i, x[i], y[i]);
 	return out;
 }
 

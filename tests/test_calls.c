@@ -131,8 +131,8 @@ static int forge_source(struct mg_call *call)
 	if (mg_call_args(call, "ii", &victim, &handle) != 0)
 		return -1;
 	/* Pretend to be the sibling, then the master itself. */
-	h = (struct mg_frame_hdr){MG_ENC_RAW, 0, (uint32_t)victim, (uint32_t)victim,
-	                          (uint32_t)handle, 0, 0};
+	h = (struct mg_frame_hdr){
+	        MG_ENC_RAW, 0, (uint32_t)victim, (uint32_t)victim, (uint32_t)handle, 0, 0};
 	mg__frame_encode(&h, hdr);
 	write_raw_up(hdr, sizeof(hdr));
 	h.src_id = h.auth_id = 0;
@@ -420,9 +420,11 @@ static void log_cb(void *arg, const struct mg_log_record *rec)
 	if (strcmp(rec->context, "talker") == 0) {
 		if (strcmp(rec->logger, "stdout") == 0 && strcmp(rec->message, "hi there") == 0)
 			s->stdout_line++;
-		if (strcmp(rec->logger, "stderr") == 0 && strcmp(rec->message, "err: hi there") == 0)
+		if (strcmp(rec->logger, "stderr") == 0 &&
+		    strcmp(rec->message, "err: hi there") == 0)
 			s->stderr_line++;
-		if (strcmp(rec->logger, "user") == 0 && strcmp(rec->message, "logged: hi there") == 0)
+		if (strcmp(rec->logger, "user") == 0 &&
+		    strcmp(rec->message, "logged: hi there") == 0)
 			s->user_line++;
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -441,8 +443,10 @@ TEST(child_output_and_logs_reach_the_master_tagged)
 	c = fork_child(r, 1, "talker");
 	CHECK_OK(mg_call(c, "say", &reply, "s", "hi there"));
 	mg_msg_free(reply);
-	UTIL_WAIT_FOR((pthread_mutex_lock(&s.lock), done = s.stdout_line && s.stderr_line &&
-	               s.user_line, pthread_mutex_unlock(&s.lock), done), 5000);
+	UTIL_WAIT_FOR((pthread_mutex_lock(&s.lock),
+	               done = s.stdout_line && s.stderr_line && s.user_line,
+	               pthread_mutex_unlock(&s.lock), done),
+	              5000);
 	CHECK_EQ(s.stdout_line, 1);
 	CHECK_EQ(s.stderr_line, 1);
 	CHECK_EQ(s.user_line, 1);
@@ -465,7 +469,8 @@ TEST_T(ten_thousand_calls_in_flight_across_a_hundred_contexts, 120)
 		c[i] = fork_child(r, (uint32_t)(i + 1), name);
 	}
 	for (i = 0; i < CALLS; i++)
-		CHECK_OK(mg_call_async(c[i % N], "add", &rx[i], "ii", (int64_t)i, (int64_t)(i % N)));
+		CHECK_OK(
+		        mg_call_async(c[i % N], "add", &rx[i], "ii", (int64_t)i, (int64_t)(i % N)));
 	for (i = 0; i < CALLS; i++) {
 		struct mg_msg *m;
 		int64_t v;

@@ -25,7 +25,8 @@ static void expect_dead(struct mg_receiver *rx, int code, const char *reason_par
 
 TEST(send_and_reply_between_two_routers)
 {
-	struct mg_router *a = util_router(0, "a", 0, 0, false), *b = util_router(1, "b", 0, 0, false);
+	struct mg_router *a = util_router(0, "a", 0, 0, false),
+	                 *b = util_router(1, "b", 0, 0, false);
 	struct mg_receiver *rxa, *rxb;
 	struct mg_msg *m;
 	const char *s;
@@ -80,7 +81,8 @@ TEST(dead_no_route)
 
 TEST(dead_closed_handle_remote)
 {
-	struct mg_router *a = util_router(0, "a", 0, 0, false), *b = util_router(1, "b", 0, 0, false);
+	struct mg_router *a = util_router(0, "a", 0, 0, false),
+	                 *b = util_router(1, "b", 0, 0, false);
 	struct mg_receiver *rx;
 	struct mg_msg *m;
 
@@ -167,7 +169,8 @@ static void *free_router_later(void *arg)
 
 TEST(dead_stream_gone_wakes_blocked_receiver)
 {
-	struct mg_router *a = util_router(0, "a", 0, 0, false), *b = util_router(1, "b", 0, 0, false);
+	struct mg_router *a = util_router(0, "a", 0, 0, false),
+	                 *b = util_router(1, "b", 0, 0, false);
 	struct mg_receiver *rx;
 	struct closer c = {b, 100};
 	pthread_t t;
@@ -226,7 +229,8 @@ TEST(dead_for_messages_queued_on_a_lost_stream)
 
 TEST(sender_close_wakes_receiver_with_closed)
 {
-	struct mg_router *a = util_router(0, "a", 0, 0, false), *b = util_router(1, "b", 0, 0, false);
+	struct mg_router *a = util_router(0, "a", 0, 0, false),
+	                 *b = util_router(1, "b", 0, 0, false);
 	struct mg_receiver *rx;
 	struct mg_sender *s;
 	struct mg_msg *m;
@@ -257,7 +261,8 @@ TEST(sender_close_wakes_receiver_with_closed)
 
 TEST(sender_reference_travels_in_a_message)
 {
-	struct mg_router *a = util_router(0, "a", 0, 0, false), *b = util_router(1, "b", 0, 0, false);
+	struct mg_router *a = util_router(0, "a", 0, 0, false),
+	                 *b = util_router(1, "b", 0, 0, false);
 	struct mg_receiver *rxa, *rxb;
 	struct mg_sender *s, *got;
 	struct mg_msg *m;
@@ -352,7 +357,8 @@ static void count_cb(void *arg, struct mg_msg *m)
 
 TEST(handler_callbacks_run_on_the_broker)
 {
-	struct mg_router *a = util_router(0, "a", 0, 0, false), *b = util_router(1, "b", 0, 0, false);
+	struct mg_router *a = util_router(0, "a", 0, 0, false),
+	                 *b = util_router(1, "b", 0, 0, false);
 	struct counter c = {.r = NULL};
 	uint32_t h;
 	struct mg_msg *m;
@@ -578,7 +584,8 @@ TEST(child_cannot_announce_routes_it_does_not_own)
 
 TEST(bad_magic_disconnects_only_that_stream)
 {
-	struct mg_router *a = util_router(0, "a", 0, 0, false), *b = util_router(1, "b", 0, 0, false);
+	struct mg_router *a = util_router(0, "a", 0, 0, false),
+	                 *b = util_router(1, "b", 0, 0, false);
 	struct mg_receiver *rx, *watch;
 	struct mg_msg *m;
 	int sv[2];
@@ -651,7 +658,8 @@ TEST(latch_put_get_timeout_close)
 
 TEST(select_over_many_receivers)
 {
-	struct mg_router *a = util_router(0, "a", 0, 0, false), *b = util_router(1, "b", 0, 0, false);
+	struct mg_router *a = util_router(0, "a", 0, 0, false),
+	                 *b = util_router(1, "b", 0, 0, false);
 	enum { N = 50 };
 	struct mg_receiver *rx[N], *got;
 	struct mg_select *sel;

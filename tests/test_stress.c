@@ -112,8 +112,9 @@ static void *lane_receive(void *arg)
 		p = mg_msg_data(m);
 		if (n != lane_size(l->id, k)) {
 			l->failed = 1;
-			snprintf(l->why, sizeof(l->why), "lane %d: message %ld has %zu bytes, not %zu",
-			         l->id, k, n, lane_size(l->id, k));
+			snprintf(l->why, sizeof(l->why),
+			         "lane %d: message %ld has %zu bytes, not %zu", l->id, k, n,
+			         lane_size(l->id, k));
 			mg_msg_free(m);
 			return NULL;
 		}
@@ -135,7 +136,8 @@ static void *lane_receive(void *arg)
 
 TEST_T(million_messages_mixed_sizes_both_ways, 600)
 {
-	struct mg_router *a = util_router(0, "a", 0, 0, false), *b = util_router(1, "b", 0, 0, false);
+	struct mg_router *a = util_router(0, "a", 0, 0, false),
+	                 *b = util_router(1, "b", 0, 0, false);
 	struct lane lanes[2 * LANES_PER_SIDE];
 	pthread_t st[2 * LANES_PER_SIDE], rt[2 * LANES_PER_SIDE];
 	long total = 0;
@@ -279,8 +281,8 @@ TEST_T(producer_memory_stays_near_the_high_water_mark, 300)
 	CHECK_UINT(rd.got, ==, rd.expect);
 	/* 256 MiB went through; the producer never held more than the
 	 * high-water mark plus socket buffers and allocator slack. */
-	printf("    rss: base %ld KiB, peak %ld KiB, growth %ld KiB for 256 MiB sent\n", base,
-	       peak, peak - base);
+	printf("    rss: base %ld KiB, peak %ld KiB, growth %ld KiB for 256 MiB sent\n", base, peak,
+	       peak - base);
 	CHECK_INT(peak - base, <, 32 * 1024);
 	close(sv[1]);
 	mg_router_free(a);

@@ -70,11 +70,11 @@ static char *t_str_copy(void *arg, const char *p, size_t n)
 }
 
 static const struct mg_fmt_hooks hooks = {
-	.arg = NULL,
-	.sender_ref = t_sender_ref,
-	.sender_new = t_sender_new,
-	.sender_free = t_sender_free,
-	.str_copy = t_str_copy,
+        .arg = NULL,
+        .sender_ref = t_sender_ref,
+        .sender_new = t_sender_new,
+        .sender_free = t_sender_free,
+        .str_copy = t_str_copy,
 };
 
 static int pack(struct mg_buf *b, const struct mg_fmt_hooks *h, const char *fmt, ...)
@@ -252,26 +252,26 @@ TEST(fmt_pack_appends)
 }
 
 static const char *const bad_formats[] = {
-	"x",
-	"i x",
-	"(",
-	")",
-	"{",
-	"}",
-	"(}",
-	"{)",
-	"(()",
-	"())",
-	"{i}",
-	"{iii}",
-	"{(ii)}x",
-	"q",
-	"I",
-	"%",
-	"0",
-	"(i{s)}",
-	"{{}}" /* one item in the outer map */,
-	"(\x80)",
+        "x",
+        "i x",
+        "(",
+        ")",
+        "{",
+        "}",
+        "(}",
+        "{)",
+        "(()",
+        "())",
+        "{i}",
+        "{iii}",
+        "{(ii)}x",
+        "q",
+        "I",
+        "%",
+        "0",
+        "(i{s)}",
+        "{{}}" /* one item in the outer map */,
+        "(\x80)",
 };
 
 TEST(fmt_pack_bad_formats)
@@ -368,7 +368,7 @@ TEST(fmt_unpack_every_letter)
 	              0.25, 1e300, 2.5, "str", (const char *)NULL, "vi\0ew", (size_t)5, "\x01\x02",
 	              (size_t)2, &ts, (uint32_t)77, &snd, raw, sizeof(raw), (size_t)0, (size_t)0));
 	CHECK_OK(unpack(&b, &off, &hooks, "nbbiufdd ssSytchv am", &t, &fl, &i, &u, &f, &d, &d2, &s1,
-			&s2, &sv, &sn, &yv, &yn, &ts2, &c, &sp, &vv, &vn, &an, &mn));
+	                &s2, &sv, &sn, &yv, &yn, &ts2, &c, &sp, &vv, &vn, &an, &mn));
 	CHECK_EQ(off, b.len);
 	CHECK(t && !fl);
 	CHECK_EQ(i, INT64_MIN);
@@ -668,9 +668,9 @@ TEST(fmt_round_trip_many_strings)
 	              in[6], in[7], in[8], in[9], in[10], in[11], in[12], in[13], in[14], in[15],
 	              in[16], in[17], in[18], in[19]));
 	CHECK_OK(unpack(&b, &off, &hooks, "(ssssssssss ssssssssss)", &out[0], &out[1], &out[2],
-			&out[3], &out[4], &out[5], &out[6], &out[7], &out[8], &out[9], &out[10],
-			&out[11], &out[12], &out[13], &out[14], &out[15], &out[16], &out[17],
-			&out[18], &out[19]));
+	                &out[3], &out[4], &out[5], &out[6], &out[7], &out[8], &out[9], &out[10],
+	                &out[11], &out[12], &out[13], &out[14], &out[15], &out[16], &out[17],
+	                &out[18], &out[19]));
 	for (i = 0; i < 20; i++)
 		CHECK_STR(out[i], in[i]);
 	CHECK_EQ(str_calls, 20);

@@ -5,25 +5,25 @@
 #include "wire/wire.h"
 
 static const uint8_t sample[MG_FRAME_HDR_LEN] = {
-	0x4d, 0x47, 0x00, 0x01, /* magic, flags (raw) */
-	0x00, 0x00, 0x00, 0x05, /* dst 5 */
-	0x00, 0x00, 0x00, 0x00, /* src 0 */
-	0xff, 0xff, 0xff, 0xfe, /* auth */
-	0x00, 0x00, 0x00, 0x64, /* handle 100 */
-	0x00, 0x00, 0x03, 0xe8, /* reply_to 1000 */
-	0x00, 0x01, 0x00, 0x00, /* len 65536 */
+        0x4d, 0x47, 0x00, 0x01, /* magic, flags (raw) */
+        0x00, 0x00, 0x00, 0x05, /* dst 5 */
+        0x00, 0x00, 0x00, 0x00, /* src 0 */
+        0xff, 0xff, 0xff, 0xfe, /* auth */
+        0x00, 0x00, 0x00, 0x64, /* handle 100 */
+        0x00, 0x00, 0x03, 0xe8, /* reply_to 1000 */
+        0x00, 0x01, 0x00, 0x00, /* len 65536 */
 };
 
 TEST(frame_encode_exact_bytes)
 {
 	struct mg_frame_hdr h = {
-		.flags = MG_ENC_RAW,
-		.dst_id = 5,
-		.src_id = 0,
-		.auth_id = 0xfffffffe,
-		.handle = MG_HANDLE_CALL_FUNCTION,
-		.reply_to = 1000,
-		.len = 65536,
+	        .flags = MG_ENC_RAW,
+	        .dst_id = 5,
+	        .src_id = 0,
+	        .auth_id = 0xfffffffe,
+	        .handle = MG_HANDLE_CALL_FUNCTION,
+	        .reply_to = 1000,
+	        .len = 65536,
 	};
 	uint8_t out[MG_FRAME_HDR_LEN];
 

@@ -117,42 +117,42 @@ static const struct {
 	uint64_t v;
 	const char *hex;
 } uints[] = {
-	{0, "00"},
-	{1, "01"},
-	{127, "7f"},
-	{128, "cc80"},
-	{255, "ccff"},
-	{256, "cd0100"},
-	{65535, "cdffff"},
-	{65536, "ce00010000"},
-	{4294967295u, "ceffffffff"},
-	{4294967296ull, "cf0000000100000000"},
-	{INT64_MAX, "cf7fffffffffffffff"},
-	{(uint64_t)INT64_MAX + 1, "cf8000000000000000"},
-	{UINT64_MAX, "cfffffffffffffffff"},
+        {0, "00"},
+        {1, "01"},
+        {127, "7f"},
+        {128, "cc80"},
+        {255, "ccff"},
+        {256, "cd0100"},
+        {65535, "cdffff"},
+        {65536, "ce00010000"},
+        {4294967295u, "ceffffffff"},
+        {4294967296ull, "cf0000000100000000"},
+        {INT64_MAX, "cf7fffffffffffffff"},
+        {(uint64_t)INT64_MAX + 1, "cf8000000000000000"},
+        {UINT64_MAX, "cfffffffffffffffff"},
 };
 
 static const struct {
 	int64_t v;
 	const char *hex;
 } ints[] = {
-	{-1, "ff"},
-	{-32, "e0"},
-	{-33, "d0df"},
-	{-127, "d081"},
-	{-128, "d080"},
-	{-129, "d1ff7f"},
-	{-255, "d1ff01"},
-	{-256, "d1ff00"},
-	{-32767, "d18001"},
-	{-32768, "d18000"},
-	{-32769, "d2ffff7fff"},
-	{-65536, "d2ffff0000"},
-	{INT32_MIN, "d280000000"},
-	{(int64_t)INT32_MIN - 1, "d3ffffffff7fffffff"},
-	{-4294967296ll, "d3ffffffff00000000"},
-	{INT64_MIN + 1, "d38000000000000001"},
-	{INT64_MIN, "d38000000000000000"},
+        {-1, "ff"},
+        {-32, "e0"},
+        {-33, "d0df"},
+        {-127, "d081"},
+        {-128, "d080"},
+        {-129, "d1ff7f"},
+        {-255, "d1ff01"},
+        {-256, "d1ff00"},
+        {-32767, "d18001"},
+        {-32768, "d18000"},
+        {-32769, "d2ffff7fff"},
+        {-65536, "d2ffff0000"},
+        {INT32_MIN, "d280000000"},
+        {(int64_t)INT32_MIN - 1, "d3ffffffff7fffffff"},
+        {-4294967296ll, "d3ffffffff00000000"},
+        {INT64_MIN + 1, "d38000000000000001"},
+        {INT64_MIN, "d38000000000000000"},
 };
 
 TEST(mp_uint_boundaries)
@@ -200,8 +200,8 @@ TEST(mp_int_boundaries)
 TEST(mp_int_noncanonical_accepted)
 {
 	static const char *five[] = {
-		"05",   "cc05",   "cd0005",     "ce00000005",        "cf0000000000000005",
-		"d005", "d10005", "d200000005", "d30000000000000005"};
+	        "05",   "cc05",   "cd0005",     "ce00000005",        "cf0000000000000005",
+	        "d005", "d10005", "d200000005", "d30000000000000005"};
 	uint64_t u;
 	int64_t i;
 	size_t k;
@@ -524,14 +524,14 @@ TEST(mp_context_sender)
 	CHECK_EQ(ctx, 10);
 }
 
-static struct mg_mp_str S(const char *s)
-{
+static struct mg_mp_str S(const char *s) {
 	struct mg_mp_str v = {s, s ? strlen(s) : 0};
 
 	return v;
 }
 
-static void check_view(struct mg_mp_str v, const char *want)
+static void
+check_view(struct mg_mp_str v, const char *want)
 {
 	CHECK_EQ(v.n, strlen(want));
 	CHECK_MEM(v.p, want, v.n);
@@ -804,12 +804,12 @@ TEST(mp_skip_wide_flat)
 TEST(mp_truncation_everywhere)
 {
 	static const char *vals[] = {
-		"93 01 81 a161 92 c0 c3 a27879",
-		"de0001 d90141 dc0002 cd0102 d2ffff7fff",
-		"c70cff000000058000000000000000",
-		"c8000200 0102",
-		"cb3ff8000000000000",
-		"df00000001 c40201ff 91 ca3fc00000",
+	        "93 01 81 a161 92 c0 c3 a27879",
+	        "de0001 d90141 dc0002 cd0102 d2ffff7fff",
+	        "c70cff000000058000000000000000",
+	        "c8000200 0102",
+	        "cb3ff8000000000000",
+	        "df00000001 c40201ff 91 ca3fc00000",
 	};
 	uint8_t b[64];
 	size_t k, n, i;

@@ -56,11 +56,11 @@ static inline long util_rss_kib(void)
 
 /* Waits up to ms for cond to become true, polling; for conditions that
  * change on another thread (route propagation). */
-#define UTIL_WAIT_FOR(cond, ms)                                                   \
-	do {                                                                     \
-		int util_i_;                                                     \
-		for (util_i_ = 0; util_i_ < (ms) && !(cond); util_i_++)          \
-			usleep(1000);                                            \
+#define UTIL_WAIT_FOR(cond, ms)                                         \
+	do {                                                            \
+		int util_i_;                                            \
+		for (util_i_ = 0; util_i_ < (ms) && !(cond); util_i_++) \
+			usleep(1000);                                   \
 	} while (0)
 
 #endif

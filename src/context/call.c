@@ -17,8 +17,8 @@ struct mg_chain {
 static atomic_llong next_chain = 1;
 
 /* Builds the CALL_FUNCTION message for fn(fmt...). */
-static int build(struct mg_context *c, const char *fn, int64_t chain, const char *fmt,
-                 va_list ap, struct mg_msg **msgp)
+static int build(struct mg_context *c, const char *fn, int64_t chain, const char *fmt, va_list ap,
+                 struct mg_msg **msgp)
 {
 	char small[256], *wrapped = small;
 	size_t n = fn ? strlen(fn) : 0, flen = strlen(fmt ? fmt : "");
@@ -123,8 +123,8 @@ int mg_call(struct mg_context *c, const char *fn, struct mg_msg **replyp, const 
 	return rc;
 }
 
-int mg_call_async(struct mg_context *c, const char *fn, struct mg_receiver **rxp,
-                  const char *fmt, ...)
+int mg_call_async(struct mg_context *c, const char *fn, struct mg_receiver **rxp, const char *fmt,
+                  ...)
 {
 	va_list ap;
 	int rc;
@@ -171,8 +171,7 @@ int mg_chain_call_no_reply(struct mg_chain *ch, const char *fn, const char *fmt,
 	return rc;
 }
 
-int mg_chain_call(struct mg_chain *ch, const char *fn, struct mg_msg **replyp, const char *fmt,
-                  ...)
+int mg_chain_call(struct mg_chain *ch, const char *fn, struct mg_msg **replyp, const char *fmt, ...)
 {
 	struct mg_receiver *rx;
 	va_list ap;

@@ -25,7 +25,7 @@ struct mg_call {
 	int64_t chain;
 	struct mg_msg *reply; /* values set by mg_call_return() */
 	bool failed;
-	bool deferred;        /* the function replies later, by itself */
+	bool deferred; /* the function replies later, by itself */
 	char err_type[64];
 	char err_message[512];
 };

@@ -111,7 +111,8 @@ int mg__child_serve(int rfd, int wfd, const struct mg_boot *boot)
 		return 2;
 	self_router = r;
 	mg__router_set_ancestors(r, boot->ancestors, boot->nancestors);
-	if ((rc = mg__context_services(r)) != 0 || (rc = mg__stdio_capture(r)) != 0 || (rc = mg__dispatch_start(r)) != 0 ||
+	if ((rc = mg__context_services(r)) != 0 || (rc = mg__stdio_capture(r)) != 0 ||
+	    (rc = mg__dispatch_start(r)) != 0 ||
 	    (rc = mg_router_add_handler(r, MG_HANDLE_SHUTDOWN, MG_POLICY_PARENT, on_shutdown, r,
 	                                NULL)) != 0 ||
 	    (rc = mg_router_attach(r, rfd, wfd, boot->parent_id, MG_STREAM_PARENT)) != 0) {

@@ -30,8 +30,8 @@ static void on_disconnect(void *arg, uint32_t id)
 	pthread_mutex_lock(&c->lock);
 	if (c->state == MG_CTX_CONNECTING) {
 		pthread_mutex_unlock(&c->lock);
-		mg__context_set_failed(c, MG_EDISCONNECT, "context %s disconnected while connecting",
-		                       c->name);
+		mg__context_set_failed(c, MG_EDISCONNECT,
+		                       "context %s disconnected while connecting", c->name);
 	} else {
 		c->state = MG_CTX_GONE;
 		pthread_cond_broadcast(&c->cond);
@@ -75,8 +75,8 @@ int mg__context_new(struct mg_router *r, const struct mg_connect_opts *o, uint32
 	if (o->name != NULL && o->name[0] != '\0')
 		snprintf(name, sizeof(name), "%s", o->name);
 	else
-		snprintf(name, sizeof(name), "%s.%u", o->method == MG_METHOD_FORK ? "fork" : "local",
-		         id);
+		snprintf(name, sizeof(name), "%s.%u",
+		         o->method == MG_METHOD_FORK ? "fork" : "local", id);
 	if ((c = mg__calloc(1, sizeof(*c))) == NULL)
 		return -ENOMEM;
 	atomic_init(&c->refs, 1);

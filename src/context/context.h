@@ -73,19 +73,19 @@ struct mg_context {
 	struct mg_router *router; /* holds a reference */
 	uint32_t id;
 	char *name;
-	struct mg_context *via;   /* holds a reference, or NULL */
+	struct mg_context *via; /* holds a reference, or NULL */
 	int method;
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	int state;                /* enum mg_context_state */
-	int error;                /* the connect's failure code */
+	int state; /* enum mg_context_state */
+	int error; /* the connect's failure code */
 	char errtext[512];
 	struct mg_receiver *ready_rx;
 
 	const struct mg_conn_ops *ops;
-	void *conn;               /* method state */
-	pid_t pid;                /* local and fork children, else 0 */
+	void *conn; /* method state */
+	pid_t pid;  /* local and fork children, else 0 */
 };
 
 /* Creates a context object for id in the connecting state.  Thread: any. */
@@ -97,7 +97,7 @@ int mg__context_new(struct mg_router *r, const struct mg_connect_opts *o, uint32
  * tool's own words included.  Wakes waiters and the ready receiver. */
 void mg__context_set_ready(struct mg_context *c);
 void mg__context_set_failed(struct mg_context *c, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 /* Allocates a context id for a new child of this process: the master
  * counts up; other contexts ask the master for a block (ALLOCATE_ID).

@@ -141,10 +141,12 @@ static bool take_stream(struct mg_stream *s)
 					struct mg_outq_entry *e = &s->outq[s->out_head];
 					size_t off = s->out_off;
 					if (off < MG_FRAME_HDR_LEN) {
-						write_all(s->wfd, e->hdr + off, MG_FRAME_HDR_LEN - off);
+						write_all(s->wfd, e->hdr + off,
+						          MG_FRAME_HDR_LEN - off);
 						off = MG_FRAME_HDR_LEN;
 					}
-					write_all(s->wfd, e->msg->payload.data + (off - MG_FRAME_HDR_LEN),
+					write_all(s->wfd,
+					          e->msg->payload.data + (off - MG_FRAME_HDR_LEN),
 					          e->msg->payload.len - (off - MG_FRAME_HDR_LEN));
 				}
 			}

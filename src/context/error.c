@@ -21,9 +21,9 @@ static const struct {
 	const char *type;
 	int code;
 } kinds[] = {
-	{MG_ERR_NOFUNC, MG_ENOFUNC},
-	{MG_ERR_ARGS, MG_EARGS},
-	{MG_ERR_CRASH, MG_ECRASH},
+        {MG_ERR_NOFUNC, MG_ENOFUNC},
+        {MG_ERR_ARGS, MG_EARGS},
+        {MG_ERR_CRASH, MG_ECRASH},
 };
 
 int mg__error_code_for(const char *type)
@@ -95,10 +95,10 @@ int mg__error_encode(struct mg_buf *b, const char *type, const char *message, co
                      const char *function)
 {
 	struct mg_mp_error e = {
-		{type, strlen(type)},
-		{message, strlen(message)},
-		{context, strlen(context)},
-		{function, strlen(function)},
+	        {type, strlen(type)},
+	        {message, strlen(message)},
+	        {context, strlen(context)},
+	        {function, strlen(function)},
 	};
 	struct mg_mpw w;
 

@@ -27,18 +27,16 @@ static void allocate_cb(void *arg, struct mg_msg *m)
 	}
 	r->id_next += BLOCK;
 	pthread_mutex_unlock(&r->lock);
-	if (m->hdr.reply_to != 0 && mg_msg_pack(&reply, "(uu)", (uint64_t)lo,
-	                                        (uint64_t)(lo + BLOCK)) == 0)
+	if (m->hdr.reply_to != 0 &&
+	    mg_msg_pack(&reply, "(uu)", (uint64_t)lo, (uint64_t)(lo + BLOCK)) == 0)
 		mg_router_send(r, m->hdr.src_id, m->hdr.reply_to, reply);
-	mg__debug("%s: gave ids %u..%u to context %u", r->name, lo, lo + BLOCK - 1,
-	          m->hdr.src_id);
+	mg__debug("%s: gave ids %u..%u to context %u", r->name, lo, lo + BLOCK - 1, m->hdr.src_id);
 	mg_msg_free(m);
 }
 
 int mg__ids_listen(struct mg_router *r)
 {
-	return mg_router_add_handler(r, MG_HANDLE_ALLOCATE_ID, MG_POLICY_ANY, allocate_cb, r,
-	                             NULL);
+	return mg_router_add_handler(r, MG_HANDLE_ALLOCATE_ID, MG_POLICY_ANY, allocate_cb, r, NULL);
 }
 
 /* Asks the master for a block.  Thread: not the broker. */

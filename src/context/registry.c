@@ -10,7 +10,8 @@
 
 #define BUCKETS 256
 
-struct export {
+struct export
+{
 	struct export *next;
 	mg_export_fn fn;
 	char name[];

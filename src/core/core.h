@@ -88,9 +88,9 @@ struct mg_msg {
 	atomic_int refs;
 	struct mg_frame_hdr hdr; /* hdr.len is kept equal to payload.len */
 	struct mg_buf payload;
-	size_t rpos;                /* read cursor for mg_msg_read() */
-	struct mg_strcopy *copies;  /* NUL-terminated copies made by 's' reads */
-	struct mg_router *router;   /* router that delivered it, for 'h' reads */
+	size_t rpos;               /* read cursor for mg_msg_read() */
+	struct mg_strcopy *copies; /* NUL-terminated copies made by 's' reads */
+	struct mg_router *router;  /* router that delivered it, for 'h' reads */
 };
 
 /* Creates a message that adopts data (allocated with mg__malloc, len bytes)
@@ -214,7 +214,7 @@ struct mg_stream {
 	/* Input: touched only on the broker thread. */
 	uint8_t *rbuf;
 	size_t rlen;
-	struct mg_msg *big;  /* a large payload being read straight into place */
+	struct mg_msg *big; /* a large payload being read straight into place */
 	size_t big_have;
 	struct mg_frame_hdr big_hdr;
 
@@ -227,21 +227,20 @@ struct mg_stream {
 	size_t out_off;    /* bytes of the head entry already written */
 	void *retired[48]; /* old outq arrays a writer may still be reading */
 	unsigned nretired;
-	size_t queued;     /* payload+header bytes not yet written */
-	bool writing;      /* some thread is inside writev */
-	bool want_write;   /* EPOLLOUT is armed */
-	bool closed;       /* no more I/O */
-	bool is_socket;    /* wfd is a socket: sendmsg(MSG_NOSIGNAL) */
-	bool kicked;       /* a flush command is already posted */
+	size_t queued;   /* payload+header bytes not yet written */
+	bool writing;    /* some thread is inside writev */
+	bool want_write; /* EPOLLOUT is armed */
+	bool closed;     /* no more I/O */
+	bool is_socket;  /* wfd is a socket: sendmsg(MSG_NOSIGNAL) */
+	bool kicked;     /* a flush command is already posted */
 	uint64_t bytes_out, bytes_in;
-	uint32_t flags;    /* owner's flags */
+	uint32_t flags; /* owner's flags */
 };
 
 /* Creates a stream over rfd/wfd (made non-blocking and close-on-exec) and
  * starts reading.  Takes ownership of the fds on success.  Thread: broker. */
 int mg__stream_open(struct mg_broker *b, int rfd, int wfd, const struct mg_stream_ops *ops,
-                    void *owner, size_t max_message_size, size_t high_water,
-                    struct mg_stream **sp);
+                    void *owner, size_t max_message_size, size_t high_water, struct mg_stream **sp);
 
 /* Queues msg with the given header (hdr->len is set from the payload) and
  * takes a reference to msg.  Blocks while more than high_water bytes are

@@ -124,7 +124,8 @@ void mg_log_set_handler(mg_log_cb cb, void *arg, int level)
 	handler_arg = arg;
 	pthread_mutex_unlock(&lock);
 	atomic_store(&level_main, level);
-	atomic_store(&level_io, level <= MG_LOG_DEBUG && env_wants_io() ? MG_LOG_DEBUG : MG_LOG_OFF);
+	atomic_store(&level_io,
+	             level <= MG_LOG_DEBUG && env_wants_io() ? MG_LOG_DEBUG : MG_LOG_OFF);
 }
 
 int mg_log_level(const char *logger)
@@ -149,7 +150,7 @@ void mg__log_set_context_name(const char *name)
 }
 
 static void vlog(int level, const char *logger, const char *fmt, va_list ap)
-    __attribute__((format(printf, 3, 0)));
+        __attribute__((format(printf, 3, 0)));
 
 static void vlog(int level, const char *logger, const char *fmt, va_list ap)
 {

@@ -8,8 +8,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <string.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -53,8 +53,7 @@ static int set_flags(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);
 
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
-	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
 		return -errno;
 	return 0;
 }
@@ -337,8 +336,9 @@ static bool parse(struct mg_stream *s)
 
 		if (r != 0) {
 			mg__stream_close(s, r,
-			                 r == MG_ETOOBIG ? "frame larger than the maximum message size"
-			                                 : "bad frame magic or flags");
+			                 r == MG_ETOOBIG
+			                         ? "frame larger than the maximum message size"
+			                         : "bad frame magic or flags");
 			return false;
 		}
 		if (have < h.len && MG_FRAME_HDR_LEN + (size_t)h.len <= READ_CHUNK)
@@ -426,8 +426,7 @@ static void watch_cb(struct mg_watch *w, uint32_t events)
 }
 
 int mg__stream_open(struct mg_broker *b, int rfd, int wfd, const struct mg_stream_ops *ops,
-                    void *owner, size_t max_message_size, size_t high_water,
-                    struct mg_stream **sp)
+                    void *owner, size_t max_message_size, size_t high_water, struct mg_stream **sp)
 {
 	struct mg_stream *s;
 	int r;

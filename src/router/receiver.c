@@ -18,8 +18,7 @@ static void cond_init_monotonic(pthread_cond_t *c)
 	pthread_condattr_destroy(&ca);
 }
 
-int mg_receiver_new(struct mg_router *r, uint32_t respondent, int policy,
-                    struct mg_receiver **rxp)
+int mg_receiver_new(struct mg_router *r, uint32_t respondent, int policy, struct mg_receiver **rxp)
 {
 	return mg__receiver_new_at(r, 0, respondent, policy, rxp);
 }

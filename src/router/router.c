@@ -218,8 +218,9 @@ static void invoke_locked(struct mg_router *r, struct mg_msg *m)
 
 	if (h == NULL) {
 		pthread_mutex_unlock(&r->lock);
-		mg__router_send_dead(r, &m->hdr, MG_ECLOSED, "no handler for handle %u at context %u",
-		                     m->hdr.handle, r->id);
+		mg__router_send_dead(r, &m->hdr, MG_ECLOSED,
+		                     "no handler for handle %u at context %u", m->hdr.handle,
+		                     r->id);
 		mg_msg_free(m);
 		return;
 	}
@@ -336,8 +337,7 @@ void mg__router_route(struct mg_router *r, struct mg_msg *m, struct mg_stream *i
 	out = mg__idmap_get(&r->routes, h.dst_id);
 	if (out == NULL && in != r->parent)
 		out = r->parent;
-	if (out != NULL && in != NULL && r->unidirectional && in != r->parent &&
-	    out != r->parent) {
+	if (out != NULL && in != NULL && r->unidirectional && in != r->parent && out != r->parent) {
 		pthread_mutex_unlock(&r->lock);
 		mg__router_send_dead(r, &h, MG_EREFUSED,
 		                     "unidirectional mode forbids %u reaching %u through %u",

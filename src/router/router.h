@@ -34,8 +34,8 @@ struct mg_router {
 	 * receiver's lock, then a select's lock; a stream's lock is never
 	 * held together with the router lock. */
 	pthread_mutex_t lock;
-	struct mg_idmap routes;   /* context id -> stream (borrowed) */
-	struct mg_idmap handlers; /* handle -> struct mg_handler */
+	struct mg_idmap routes;     /* context id -> stream (borrowed) */
+	struct mg_idmap handlers;   /* handle -> struct mg_handler */
 	struct mg_stream **streams; /* attached streams (one reference each) */
 	size_t nstreams, streams_cap;
 	struct mg_stream *parent;

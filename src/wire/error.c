@@ -9,21 +9,21 @@
 #include "wire/wire.h"
 
 static const char *const names[] = {
-	[-(MG_ENOROUTE - MG_EFIRST)] = "no route to context",
-	[-(MG_ECLOSED - MG_EFIRST)] = "handle closed",
-	[-(MG_EREFUSED - MG_EFIRST)] = "refused by policy",
-	[-(MG_ETOOBIG - MG_EFIRST)] = "message too large",
-	[-(MG_EDISCONNECT - MG_EFIRST)] = "disconnected",
-	[-(MG_EDECODE - MG_EFIRST)] = "payload does not match",
-	[-(MG_EFORMAT - MG_EFIRST)] = "bad format string",
-	[-(MG_EPROTOCOL - MG_EFIRST)] = "protocol error",
-	[-(MG_EREMOTE - MG_EFIRST)] = "remote call failed",
-	[-(MG_ESHUTDOWN - MG_EFIRST)] = "router shutting down",
-	[-(MG_ELIMIT - MG_EFIRST)] = "limit reached",
-	[-(MG_ENOFUNC - MG_EFIRST)] = "no such function",
-	[-(MG_EARGS - MG_EFIRST)] = "arguments do not match",
-	[-(MG_ECRASH - MG_EFIRST)] = "remote function crashed",
-	[-(MG_ECONNECT - MG_EFIRST)] = "connection failed",
+        [-(MG_ENOROUTE - MG_EFIRST)] = "no route to context",
+        [-(MG_ECLOSED - MG_EFIRST)] = "handle closed",
+        [-(MG_EREFUSED - MG_EFIRST)] = "refused by policy",
+        [-(MG_ETOOBIG - MG_EFIRST)] = "message too large",
+        [-(MG_EDISCONNECT - MG_EFIRST)] = "disconnected",
+        [-(MG_EDECODE - MG_EFIRST)] = "payload does not match",
+        [-(MG_EFORMAT - MG_EFIRST)] = "bad format string",
+        [-(MG_EPROTOCOL - MG_EFIRST)] = "protocol error",
+        [-(MG_EREMOTE - MG_EFIRST)] = "remote call failed",
+        [-(MG_ESHUTDOWN - MG_EFIRST)] = "router shutting down",
+        [-(MG_ELIMIT - MG_EFIRST)] = "limit reached",
+        [-(MG_ENOFUNC - MG_EFIRST)] = "no such function",
+        [-(MG_EARGS - MG_EFIRST)] = "arguments do not match",
+        [-(MG_ECRASH - MG_EFIRST)] = "remote function crashed",
+        [-(MG_ECONNECT - MG_EFIRST)] = "connection failed",
 };
 
 const char *mg_strerror(int code)

@@ -76,10 +76,10 @@ static bool same_bytes(const void *a, size_t an, const void *b, size_t bn)
 const char *mpv_check(struct mg_mpr *r, const struct mpv *v)
 {
 	static const enum mg_mp_type want[] = {
-		[MPV_NIL] = MG_MP_NIL, [MPV_BOOL] = MG_MP_BOOL,   [MPV_UINT] = MG_MP_UINT,
-		[MPV_INT] = MG_MP_INT, [MPV_F32] = MG_MP_FLOAT,   [MPV_F64] = MG_MP_DOUBLE,
-		[MPV_STR] = MG_MP_STR, [MPV_BIN] = MG_MP_BIN,     [MPV_EXT] = MG_MP_EXT,
-		[MPV_TS] = MG_MP_EXT,  [MPV_ARRAY] = MG_MP_ARRAY, [MPV_MAP] = MG_MP_MAP,
+	        [MPV_NIL] = MG_MP_NIL, [MPV_BOOL] = MG_MP_BOOL,   [MPV_UINT] = MG_MP_UINT,
+	        [MPV_INT] = MG_MP_INT, [MPV_F32] = MG_MP_FLOAT,   [MPV_F64] = MG_MP_DOUBLE,
+	        [MPV_STR] = MG_MP_STR, [MPV_BIN] = MG_MP_BIN,     [MPV_EXT] = MG_MP_EXT,
+	        [MPV_TS] = MG_MP_EXT,  [MPV_ARRAY] = MG_MP_ARRAY, [MPV_MAP] = MG_MP_MAP,
 	};
 	enum mg_mp_type t = want[v->k], got = mg__mpr_peek(r);
 	const char *s, *e;

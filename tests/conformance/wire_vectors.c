@@ -48,9 +48,9 @@ static void add(const char *name, struct mpv v, bool f32)
 static void build(void)
 {
 	static const uint64_t us[] = {
-		0,         1,     127,         128,           255,       256,
-		65535,     65536, 4294967295u, 4294967296ull, INT64_MAX, (uint64_t)INT64_MAX + 1,
-		UINT64_MAX};
+	        0,         1,     127,         128,           255,       256,
+	        65535,     65536, 4294967295u, 4294967296ull, INT64_MAX, (uint64_t)INT64_MAX + 1,
+	        UINT64_MAX};
 	static const int64_t is[] = {-1,
 	                             -31,
 	                             -32,
@@ -69,8 +69,8 @@ static void build(void)
 	static const double ds[] = {0.0,   -0.0,   1.5,       -2.25,     0.1,
 	                            1e300, 5e-324, 1.0 / 0.0, -1.0 / 0.0};
 	static const double fs[] = {
-		0.0,      -0.0, 1.5, -2.25, 0.1, 3.4028234663852886e38, 1.401298464324817e-45,
-		1.0 / 0.0};
+	        0.0,      -0.0, 1.5, -2.25, 0.1, 3.4028234663852886e38, 1.401298464324817e-45,
+	        1.0 / 0.0};
 	static const size_t lens[] = {0, 1, 31, 32, 255, 256, 65535, 65536};
 	static const size_t ext_lens[] = {0, 1, 2, 3, 4, 5, 8, 16, 17, 255, 256, 65535, 65536};
 	static const size_t counts[] = {0, 1, 15, 16, 65535, 65536};
@@ -78,18 +78,18 @@ static void build(void)
 		int64_t s;
 		uint32_t ns;
 	} ts[] = {
-		{0, 0},
-		{1, 0},
-		{4294967295ll, 0},
-		{4294967296ll, 0},
-		{0, 1},
-		{1, 999999999},
-		{17179869183ll, 999999999},
-		{17179869184ll, 0},
-		{-1, 0},
-		{-1, 999999999},
-		{INT64_MIN, 0},
-		{INT64_MAX, 999999999},
+	        {0, 0},
+	        {1, 0},
+	        {4294967295ll, 0},
+	        {4294967296ll, 0},
+	        {0, 1},
+	        {1, 999999999},
+	        {17179869183ll, 999999999},
+	        {17179869184ll, 0},
+	        {-1, 0},
+	        {-1, 999999999},
+	        {INT64_MIN, 0},
+	        {INT64_MAX, 999999999},
 	};
 	static struct mpv nested_leaf[4], nested_kv[6], nested_top[5];
 	char name[48];
