@@ -17,6 +17,7 @@ bad() { echo "FAIL $1"; shift; printf '    %s\n' "$@"; fail=$((fail + 1)); }
 finish() { echo "$pass passed, $fail failed, 0 skipped"; [ "$fail" -eq 0 ]; exit; }
 
 # A sanitized library needs its runtime in the program too.
+# shellcheck disable=SC2054 # one flag: the comma is the compiler's
 case $san in
 address) sanflags=(-fsanitize=address,undefined) ;;
 thread) sanflags=(-fsanitize=thread) ;;
