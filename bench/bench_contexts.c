@@ -1436,7 +1436,8 @@ static void render_chart(const struct config *cfg)
 		fprintf(f, "%g\n", m->target);
 	}
 	fclose(f);
-	snprintf(title, sizeof(title), "Mitogen %s", ref_info.version[0] ? ref_info.version : "");
+	snprintf(title, sizeof(title), "Mitogen %s",
+	         ref_info.version[0] ? ref_info.version : "(not measured)");
 	snprintf(cmd, sizeof(cmd), "gnuplot -e \"datafile='%s'; outfile='%s'; refname='%s'\" '%s'",
 	         dat, cfg->chart_path, title, cfg->chart_script);
 	rc = system(cmd);
