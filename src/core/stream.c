@@ -188,8 +188,10 @@ static int flush(struct mg_stream *s, bool *pendingp)
 	while (s->nretired > 0)
 		mg__free(s->retired[--s->nretired]);
 	*pendingp = s->out_count > 0 && err == 0;
-	/* mg__stream_close() may be waiting for the writer to leave. */
-	pthread_cond_broadcast(&s->drained);
+	/* mg__stream_close() may be waiting for the writer to leave (it sets
+	 * closed first); senders only care once under the high-water mark. */
+	if (s->closed || s->queued <= s->high_water)
+		pthread_cond_broadcast(&s->drained);
 	pthread_mutex_unlock(&s->lock);
 	while ((m = mg__ring_pop(&done)) != NULL)
 		mg_msg_free(m);
