@@ -292,4 +292,11 @@ int mg__spawn_child_fds(int chan_fd, int err_fd);
 /* The environment variable a ship-self child finds set. */
 #define MG_CONTEXT_ENV "MITOGEN_CONTEXT"
 
+/* A tool's error text and what it means, for the explain hooks: returns
+ * the meaning of the first entry whose text occurs in err, or NULL. */
+struct mg_err_text {
+	const char *text, *what;
+};
+const char *mg__explain_text(const struct mg_err_text *table, size_t n, const char *err);
+
 #endif

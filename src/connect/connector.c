@@ -817,3 +817,13 @@ const struct mg_conn_ops mg__conn_ops = {
         .reap = ops_reap,
         .free = ops_free,
 };
+
+const char *mg__explain_text(const struct mg_err_text *table, size_t n, const char *err)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strstr(err, table[i].text) != NULL)
+			return table[i].what;
+	return NULL;
+}

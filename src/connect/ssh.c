@@ -27,9 +27,7 @@ extern char **environ;
 static const char *const ssh_marks[] = {"password:", "passphrase for", "password for", NULL};
 
 /* ssh's messages, first match wins: its stderr keeps the details. */
-static const struct {
-	const char *text, *what;
-} ssh_errors[] = {
+static const struct mg_err_text ssh_errors[] = {
         {"Permission denied (", "authentication failed"},
         {"Permission denied, please try again", "authentication failed"},
         {"Too many authentication failures", "authentication failed"},
@@ -48,12 +46,7 @@ static const struct {
 
 static const char *ssh_explain(const char *err)
 {
-	size_t i;
-
-	for (i = 0; i < sizeof(ssh_errors) / sizeof(ssh_errors[0]); i++)
-		if (strstr(err, ssh_errors[i].text) != NULL)
-			return ssh_errors[i].what;
-	return NULL;
+	return mg__explain_text(ssh_errors, sizeof(ssh_errors) / sizeof(ssh_errors[0]), err);
 }
 
 /* Appends "-o name=value". */

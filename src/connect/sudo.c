@@ -18,9 +18,7 @@
 
 static const char *const sudo_marks[] = {"mgsudo-prompt:", NULL};
 
-static const struct {
-	const char *text, *what;
-} sudo_errors[] = {
+static const struct mg_err_text sudo_errors[] = {
         {"incorrect password", "authentication failed"},
         {"a password is required", "authentication failed: a password is required"},
         {"is not in the sudoers file", "not allowed by sudoers"},
@@ -30,12 +28,7 @@ static const struct {
 
 static const char *sudo_explain(const char *err)
 {
-	size_t i;
-
-	for (i = 0; i < sizeof(sudo_errors) / sizeof(sudo_errors[0]); i++)
-		if (strstr(err, sudo_errors[i].text) != NULL)
-			return sudo_errors[i].what;
-	return NULL;
+	return mg__explain_text(sudo_errors, sizeof(sudo_errors) / sizeof(sudo_errors[0]), err);
 }
 
 static int sudo_argv(const struct mg_connect_opts *o, char ***argvp)
