@@ -381,6 +381,8 @@ enum mg_method {
 	MG_METHOD_FORK = 2,  /* a fork of the process that connects */
 	MG_METHOD_SSH = 3,   /* the system OpenSSH client to another host */
 	MG_METHOD_SUDO = 4,  /* sudo to another user on the same host */
+	MG_METHOD_SU = 5,    /* su to another user on the same host */
+	MG_METHOD_DOAS = 6,  /* doas (OpenBSD's, or opendoas) to another user */
 };
 
 /* What ssh does about the target's host key (StrictHostKeyChecking). */
@@ -391,9 +393,11 @@ enum mg_host_key_policy {
 };
 
 struct mg_connect_opts {
-	int method;             /* enum mg_method */
-	const char *name;       /* context name for logs; default made up */
-	struct mg_context *via; /* connect through this context (a gateway) */
+	int method;       /* enum mg_method */
+	const char *name; /* context name for logs; default made up */
+	/* Connect through this context (a gateway): it runs the method with
+	 * every other option (password included, wiped there after use). */
+	struct mg_context *via;
 	int connect_timeout_ms; /* default 30000 */
 	const char *program;    /* local: run this program instead of the agent */
 	bool ship_self;         /* local: run this executable as the child */
@@ -407,12 +411,17 @@ struct mg_connect_opts {
 	 * config), the remote user (NULL: ssh's default), an identity file. */
 	const char *hostname;
 	int port;
-	const char *username;      /* ssh: remote user; sudo: target user (NULL: root) */
+	const char *username;      /* ssh: remote user; sudo/su/doas: target (NULL: root) */
 	const char *identity_file; /* ssh -i */
-	/* ssh: the password or the key's passphrase; sudo: the password.
-	 * Typed once into a pty at the prompt, never put on a command line or
-	 * in a log; the library's copy is wiped when the connect ends.  A
-	 * second prompt means it was refused: the connect fails. */
+	/* ssh: the password or the key's passphrase; sudo, doas: the
+	 * caller's password; su: the target user's password.  Typed once at
+	 * the prompt (a pty for ssh, sudo and doas; su's stdin, since PAM's
+	 * text conversation reads it there), never put on a command line or
+	 * in a log; the library's copy is wiped when the connect ends, and a
+	 * gateway wipes the copy it was sent.  A refused password is reported
+	 * ("authentication failed") within the deadline, never retried.
+	 * Without one, sudo and doas run with -n and su fails at its prompt,
+	 * so a rule that wants a password fails at once. */
 	const char *password;
 	const char *ssh_path;         /* default "ssh" (found on PATH) */
 	const char *const *ssh_args;  /* ssh: extra arguments, NULL-ended */
@@ -421,6 +430,15 @@ struct mg_connect_opts {
 	int keepalive_s;              /* ssh ServerAliveInterval; 0: off */
 	const char *sudo_path;        /* default "sudo" */
 	const char *const *sudo_args; /* sudo: extra arguments, NULL-ended */
+	/* sudo -i, su -l: run the first stage through the target's login
+	 * shell (its profile, its home as the working directory). */
+	bool login_shell;
+	/* sudo -E, su -m: keep this process's environment. */
+	bool preserve_env;
+	const char *su_path;          /* default "su" (util-linux's, found on PATH) */
+	const char *const *su_args;   /* su: extra arguments, NULL-ended */
+	const char *doas_path;        /* default "doas" */
+	const char *const *doas_args; /* doas: extra arguments, NULL-ended */
 	/* ssh's ConnectTimeout is connect_timeout_ms, rounded up to seconds. */
 };
 

@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "mitogen.h"
 #include "runner.h"
 
 /* The build directory: $MG_BINARY_DIR (set by ctest), else the parent of
@@ -117,6 +118,36 @@ static inline void cu_raise_nofile(void)
 	CHECK_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
 	rl.rlim_cur = rl.rlim_max;
 	CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+}
+
+/* What mg.sysinfo in c says: the user (into user[len]) and the pid
+ * (into *pidp unless NULL). */
+static inline void cu_sysinfo(struct mg_context *c, char *user, size_t len, int64_t *pidp)
+{
+	struct mg_msg *reply;
+	const char *key, *s;
+	size_t pairs, i;
+	int64_t iv;
+	bool b;
+
+	user[0] = '\0';
+	CHECK_OK(mg_call(c, "mg.sysinfo", &reply, ""));
+	CHECK_OK(mg_msg_read(reply, "m", &pairs));
+	for (i = 0; i < pairs; i++) {
+		CHECK_OK(mg_msg_read(reply, "s", &key));
+		if (strcmp(key, "pid") == 0 || strcmp(key, "uid") == 0) {
+			CHECK_OK(mg_msg_read(reply, "i", &iv));
+			if (strcmp(key, "pid") == 0 && pidp != NULL)
+				*pidp = iv;
+		} else if (strcmp(key, "wsl") == 0) {
+			CHECK_OK(mg_msg_read(reply, "b", &b));
+		} else {
+			CHECK_OK(mg_msg_read(reply, "s", &s));
+			if (strcmp(key, "user") == 0)
+				snprintf(user, len, "%s", s);
+		}
+	}
+	mg_msg_free(reply);
 }
 
 #endif

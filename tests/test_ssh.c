@@ -76,28 +76,7 @@ static void ping(struct mg_context *c)
 /* The "user" field of mg.sysinfo in c. */
 static void remote_user(struct mg_context *c, char *user, size_t len)
 {
-	struct mg_msg *reply;
-	const char *key, *s;
-	size_t pairs, i;
-	int64_t iv;
-	bool b;
-
-	user[0] = '\0';
-	CHECK_OK(mg_call(c, "mg.sysinfo", &reply, ""));
-	CHECK_OK(mg_msg_read(reply, "m", &pairs));
-	for (i = 0; i < pairs; i++) {
-		CHECK_OK(mg_msg_read(reply, "s", &key));
-		if (strcmp(key, "pid") == 0 || strcmp(key, "uid") == 0) {
-			CHECK_OK(mg_msg_read(reply, "i", &iv));
-		} else if (strcmp(key, "wsl") == 0) {
-			CHECK_OK(mg_msg_read(reply, "b", &b));
-		} else {
-			CHECK_OK(mg_msg_read(reply, "s", &s));
-			if (strcmp(key, "user") == 0)
-				snprintf(user, len, "%s", s);
-		}
-	}
-	mg_msg_free(reply);
+	cu_sysinfo(c, user, len, NULL);
 }
 
 static void expect_fail(struct ssh_case *t, const char *part1, const char *part2)

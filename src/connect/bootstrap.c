@@ -316,7 +316,8 @@ static void cmd_launch_cb(void *arg)
 		r = -errno;
 		goto fail;
 	}
-	if (L->prompt != NULL && (r = mg__pty_open(&x.pty_master, &x.pty_slave)) != 0)
+	if (L->prompt != NULL && !L->cmd.prompt_stderr &&
+	    (r = mg__pty_open(&x.pty_master, &x.pty_slave)) != 0)
 		goto fail;
 	/* The child moves its stdio into 0..2 first: the slave must not be
 	 * one of them (only possible when this process closed its own). */
@@ -348,6 +349,7 @@ static void cmd_launch_cb(void *arg)
 	x.bs = L->bs;
 	x.prompt = L->prompt;
 	x.explain = L->cmd.explain;
+	x.prompt_stderr = L->cmd.prompt_stderr;
 	L->bs = NULL;
 	L->prompt = NULL;
 	mg__conn_launched_ex(L->c, sv[0], ep[0], sp.pid, sp.pidfd, &x);
@@ -395,7 +397,7 @@ void mg__cmd_start(struct mg_context *c, const struct mg_connect_opts *o, struct
 	mg__boot_for_child(c->router, c->id, c->name, &boot);
 	if ((r = mg__hs_boot_build(&boot, &hs)) != 0 || (r = mg__bootstrap_new(&hs, &L->bs)) != 0)
 		goto fail;
-	if (L->cmd.secret != NULL &&
+	if ((L->cmd.secret != NULL || L->cmd.prompt_stderr) &&
 	    (r = mg__prompt_new(L->cmd.secret, L->cmd.marks, &L->prompt)) != 0)
 		goto fail;
 	if ((L->path = mg__find_program(L->cmd.argv[0])) == NULL) {

@@ -4,6 +4,7 @@
  * waiting forms are built on it.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,7 +25,7 @@ void mg_connect_opts_init(struct mg_connect_opts *opts, int method)
 
 static int check_opts(const struct mg_connect_opts *o)
 {
-	if (o->method < MG_METHOD_LOCAL || o->method > MG_METHOD_SUDO)
+	if (o->method < MG_METHOD_LOCAL || o->method > MG_METHOD_DOAS)
 		return -EINVAL;
 	if (o->method == MG_METHOD_SSH && (o->hostname == NULL || o->hostname[0] == '\0'))
 		return -EINVAL;
@@ -66,12 +67,54 @@ int mg__connect_start_id(struct mg_router *r, const struct mg_connect_opts *o, u
 		mg__ssh_start(c, &n, done, done_arg);
 	else if (n.method == MG_METHOD_SUDO)
 		mg__sudo_start(c, &n, done, done_arg);
+	else if (n.method == MG_METHOD_SU)
+		mg__su_start(c, &n, done, done_arg);
+	else if (n.method == MG_METHOD_DOAS)
+		mg__doas_start(c, &n, done, done_arg);
 	else if (n.first_stage)
 		mg__first_stage_local_start(c, &n, done, done_arg);
 	else
 		mg__local_start(c, &n, done, done_arg);
 	*cp = c;
 	return 0;
+}
+
+int mg__argv_addl(char ***argvp, size_t *np, const char *const *list)
+{
+	size_t i;
+	int r = 0;
+
+	for (i = 0; list != NULL && list[i] != NULL && r == 0; i++)
+		r = mg__argv_add(argvp, np, list[i]);
+	return r;
+}
+
+int mg__argv_addn(char ***argvp, size_t *np, ...)
+{
+	const char *s;
+	va_list ap;
+	int r = 0;
+
+	va_start(ap, np);
+	while (r == 0 && (s = va_arg(ap, const char *)) != NULL)
+		r = mg__argv_add(argvp, np, s);
+	va_end(ap);
+	return r;
+}
+
+void mg__cmd_start_or_fail(struct mg_context *c, const struct mg_connect_opts *o,
+                           struct mg_cmd *cmd, int r, mg_conn_done_cb done, void *done_arg)
+{
+	if (r == 0 && o->password != NULL && (cmd->secret = mg__strdup(o->password)) == NULL)
+		r = -ENOMEM;
+	if (r == 0) {
+		mg__cmd_start(c, o, cmd, done, done_arg);
+		return;
+	}
+	mg__cmd_fini(cmd);
+	mg__context_set_failed(c, r, "%s: %s", c->name, mg_strerror(r));
+	if (done != NULL)
+		done(done_arg, c, r, mg_strerror(r));
 }
 
 int mg_connect_start(struct mg_router *r, const struct mg_connect_opts *o, struct mg_context **ctxp)

@@ -1,6 +1,7 @@
 /*
  * connect.h: starting children.  One file per connection method (local.c,
- * fork.c, via.c) over shared parts: the agent's bytes (agent_image.c), the
+ * fork.c, ssh.c, sudo.c, su.c, doas.c, and via.c with its options codec
+ * via_opts.c) over shared parts: the agent's bytes (agent_image.c), the
  * handshake (handshake.c, boot.c), process spawning (spawn.c) and the
  * connector, the state machine on the broker thread that waits for a new
  * child's ready marker (connector.c).
@@ -164,6 +165,9 @@ struct mg_conn_extra {
 	struct mg_prompt *prompt;  /* NULL: nothing to answer */
 	int pty_master, pty_slave; /* the child's controlling terminal, or -1 */
 	mg_conn_explain_cb explain;
+	/* The prompt shows on the child's stderr and is answered on the
+	 * channel (su's PAM conversation), not on a pty. */
+	bool prompt_stderr;
 };
 
 /* mg__conn_launched() for such methods.  Thread: broker. */
@@ -210,6 +214,10 @@ struct mg_cmd {
 	char *secret;             /* typed at a prompt on a pty; NULL: no pty */
 	const char *const *marks; /* static: what ends a prompt (lower case) */
 	mg_conn_explain_cb explain;
+	/* The program prompts on its stderr and reads the answer from its
+	 * stdin (PAM's text conversation, as su does): no pty, and a prompt
+	 * is watched for even without a secret, to fail at once. */
+	bool prompt_stderr;
 };
 
 /* Starts c with cmd (consumed: freed and its secret wiped whatever
@@ -235,13 +243,17 @@ const char *mg__bootstrap_command(void);
 /* A new pty: both ends O_CLOEXEC, the slave O_NOCTTY.  0 or -errno. */
 int mg__pty_open(int *masterp, int *slavep);
 
-/* Answers the first prompt that shows one of marks (lower case, static)
- * with secret (copied).  Caller frees.  0 or -ENOMEM. */
+/* Answers the first prompt that shows one of marks (static; lower case in
+ * ASCII, other bytes as the program prints them) with secret (copied; NULL
+ * when none was given).  Caller frees.  0 or -ENOMEM. */
 int mg__prompt_new(const char *secret, const char *const *marks, struct mg_prompt **pp);
+/* True once the secret was typed. */
+bool mg__prompt_answered(const struct mg_prompt *p);
 /* Wipes the secret and frees; NULL is a no-op. */
 void mg__prompt_free(struct mg_prompt *p);
-/* Takes text the pty's master read (fd); types the secret at the first
- * prompt.  0, MG_EREFUSED at a second prompt (the secret was refused), or
+/* Takes text the program printed; types the secret into fd (the pty's
+ * master, or the channel) at the first prompt.  0, MG_EREFUSED at a second
+ * prompt (the secret was refused), -ENOKEY at a prompt with no secret, or
  * -errno when typing failed.  p NULL: 0. */
 int mg__prompt_feed(struct mg_prompt *p, int fd, const char *data, size_t n);
 
@@ -267,6 +279,21 @@ void mg__ssh_start(struct mg_context *c, const struct mg_connect_opts *o, mg_con
                    void *done_arg);
 void mg__sudo_start(struct mg_context *c, const struct mg_connect_opts *o, mg_conn_done_cb done,
                     void *done_arg);
+/* The su and doas methods (su.c, doas.c). */
+void mg__su_start(struct mg_context *c, const struct mg_connect_opts *o, mg_conn_done_cb done,
+                  void *done_arg);
+void mg__doas_start(struct mg_context *c, const struct mg_connect_opts *o, mg_conn_done_cb done,
+                    void *done_arg);
+/* Starts cmd for c, with a copy of o->password as its secret, or reports
+ * why its argv could not be built (r): the tail every command method
+ * shares.  Thread: any but the broker. */
+void mg__cmd_start_or_fail(struct mg_context *c, const struct mg_connect_opts *o,
+                           struct mg_cmd *cmd, int r, mg_conn_done_cb done, void *done_arg);
+
+/* mg__argv_add() for each string up to the NULL (mg__argv_addn), or of a
+ * NULL-ended list (mg__argv_addl; NULL adds nothing).  0 or -ENOMEM. */
+int mg__argv_addn(char ***argvp, size_t *np, ...) __attribute__((sentinel));
+int mg__argv_addl(char ***argvp, size_t *np, const char *const *list);
 void mg__first_stage_local_start(struct mg_context *c, const struct mg_connect_opts *o,
                                  mg_conn_done_cb done, void *done_arg);
 
@@ -276,6 +303,29 @@ char *mg__find_program(const char *name);
 /* Connects c through o->via by calling "mg.connect" there.  Thread: any
  * but the broker. */
 void mg__via_start(struct mg_context *c, const struct mg_connect_opts *o);
+
+/* The options of a connect through a gateway, as a MessagePack map of
+ * name -> value (via_opts.c): every option of every method but via, each
+ * given only when it differs from mg_connect_opts_init()'s default.
+ * Appends to b.  0, MG_ELIMIT, -ENOMEM. */
+int mg__via_opts_encode(const struct mg_connect_opts *o, struct mg_buf *b);
+
+/* What decoding keeps alive: the NUL-terminated strings and the arrays
+ * the decoded options point to.  Wiped and freed by _fini. */
+struct mg_via_opts {
+	struct mg_connect_opts o;
+	char *strs; /* the strings, NUL-terminated, one after another */
+	size_t strs_len;
+	const char **slots; /* the lists, each NULL-ended */
+	size_t nslots;
+};
+
+/* Decodes p[0..n) (one map) into v->o over mg_connect_opts_init(method)'s
+ * defaults.  0, or MG_EDECODE / MG_ELIMIT / -ENOMEM with the reason in
+ * why[whylen] (an unknown, repeated, ill-typed or oversized option).  Call
+ * mg__via_opts_fini() whatever it returns.  Thread: any. */
+int mg__via_opts_decode(const void *p, size_t n, struct mg_via_opts *v, char *why, size_t whylen);
+void mg__via_opts_fini(struct mg_via_opts *v);
 
 /* Forgets the contexts this process started for its parent through
  * mg.connect: for a fork child, where they are the parent's.  Thread: the
@@ -298,5 +348,11 @@ struct mg_err_text {
 	const char *text, *what;
 };
 const char *mg__explain_text(const struct mg_err_text *table, size_t n, const char *err);
+/* Defines the explain hook fn over table. */
+#define MG_EXPLAIN_FN(fn, table)                                                       \
+	static const char *fn(const char *err)                                         \
+	{                                                                              \
+		return mg__explain_text(table, sizeof(table) / sizeof(table[0]), err); \
+	}
 
 #endif

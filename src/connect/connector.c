@@ -68,6 +68,8 @@ struct mg_conn {
 	bool explained;     /* the failure says what it is already */
 	char pty_text[256]; /* the start of what the pty showed, for errors */
 	size_t npty_text;
+	bool prompt_stderr; /* the prompt is on stderr, answered on the channel */
+	bool chan_seen;     /* the first stage spoke: no prompt comes any more */
 
 	/* lock guards what other threads read: the process's fate. */
 	pthread_mutex_t lock;
@@ -81,6 +83,7 @@ struct mg_conn {
 };
 
 static void conn_maybe_free(struct mg_conn *k);
+static void prompt_answer(struct mg_conn *k, int fd, const char *p, size_t n);
 
 /* Tells whoever started the connect how it ended, once. */
 static void notify(struct mg_conn *k, int code, const char *text)
@@ -192,9 +195,17 @@ static bool err_drain(struct mg_conn *k)
 			return false;
 		if (n <= 0)
 			return true;
-		if (k->connecting)
+		if (k->connecting) {
 			err_keep(k, buf, (size_t)n);
-		else
+			if (k->prompt_stderr && !k->chan_seen && k->chan_w.fd >= 0) {
+				bool asked = mg__prompt_answered(k->prompt);
+
+				prompt_answer(k, k->chan_w.fd, buf, (size_t)n);
+				/* The prompt itself is no news: not logged once ready. */
+				if (!asked && k->connecting && mg__prompt_answered(k->prompt))
+					k->nerr = 0;
+			}
+		} else
 			err_log(k, buf, (size_t)n, false);
 	}
 }
@@ -427,6 +438,8 @@ static void boot_io(struct mg_conn *k, uint32_t events)
 			k->chan_w.events = 0;
 			return;
 		}
+		if (n > 0)
+			k->chan_seen = true;
 		if (n > 0 &&
 		    (r = mg__bootstrap_input(k->bs, buf, (size_t)n, why, sizeof(why))) != 0) {
 			conn_fail(k, r, "%s", why);
@@ -464,6 +477,22 @@ static void chan_cb(struct mg_watch *w, uint32_t events)
 	marker_read(k);
 }
 
+/* Feeds what the child printed (on its pty or its stderr) to the prompt,
+ * which types the secret into fd; a refusal or a prompt without a secret
+ * ends the connect at once.  Thread: broker. */
+static void prompt_answer(struct mg_conn *k, int fd, const char *p, size_t n)
+{
+	int r = mg__prompt_feed(k->prompt, fd, p, n);
+
+	if (r == MG_EREFUSED || r == -ENOKEY) {
+		k->explained = true;
+		conn_fail(k, MG_ECONNECT, "authentication failed: %s",
+		          r == -ENOKEY ? "a password is required" : "the password was refused");
+	} else if (r != 0) {
+		conn_fail(k, MG_ECONNECT, "could not answer the prompt: %s", mg_strerror(r));
+	}
+}
+
 /* The child's terminal: prompts are answered, the text kept for errors.
  * Thread: broker. */
 static void pty_cb(struct mg_watch *w, uint32_t events)
@@ -472,7 +501,6 @@ static void pty_cb(struct mg_watch *w, uint32_t events)
 	char buf[512];
 	size_t keep;
 	ssize_t n;
-	int r;
 
 	while ((n = read(k->pty_w.fd, buf, sizeof(buf))) < 0 && errno == EINTR)
 		;
@@ -489,12 +517,7 @@ static void pty_cb(struct mg_watch *w, uint32_t events)
 	keep = (size_t)n < keep ? (size_t)n : keep;
 	memcpy(k->pty_text + k->npty_text, buf, keep);
 	k->npty_text += keep;
-	if ((r = mg__prompt_feed(k->prompt, k->pty_w.fd, buf, (size_t)n)) == MG_EREFUSED) {
-		k->explained = true;
-		conn_fail(k, MG_ECONNECT, "authentication failed: the password was refused");
-	} else if (r != 0) {
-		conn_fail(k, MG_ECONNECT, "could not answer the prompt: %s", mg_strerror(r));
-	}
+	prompt_answer(k, k->pty_w.fd, buf, (size_t)n);
 }
 
 static void err_cb(struct mg_watch *w, uint32_t events)
@@ -679,6 +702,7 @@ void mg__conn_launched_ex(struct mg_context *c, int chan, int errfd, pid_t pid, 
 		k->pty_w.fd = x->pty_master;
 		k->pty_slave = x->pty_slave;
 		k->explain = x->explain;
+		k->prompt_stderr = x->prompt_stderr;
 		memset(x, 0, sizeof(*x));
 	}
 	k->chan_events = EPOLLIN;

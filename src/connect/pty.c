@@ -5,15 +5,21 @@
  *
  * Such programs read secrets from their controlling terminal (/dev/tty),
  * never from stdin, so the child gets the pty's slave as its controlling
- * terminal while stdin/stdout stay the channel.  The secret is typed once:
- * a prompt seen after the answer means it was refused, and retrying would
- * only lock the account sooner.
+ * terminal while stdin/stdout stay the channel.  su is the exception: PAM's
+ * text conversation (misc_conv) prompts on stderr and reads the answer from
+ * stdin, so for it the connector watches the stderr pipe and types into the
+ * channel, before the first stage has said anything there.
+ *
+ * The secret is typed once: a prompt seen after the answer means it was
+ * refused, and retrying would only lock the account sooner.  A prompt when
+ * there is no secret fails at once instead of waiting for the deadline.
  */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -41,7 +47,7 @@ fail:
 }
 
 struct mg_prompt {
-	char *secret; /* wiped and freed with the prompt */
+	char *secret; /* wiped and freed with the prompt; NULL: none given */
 	size_t len;
 	const char *const *marks; /* lower-case substrings that end a prompt */
 	bool answered;
@@ -55,6 +61,11 @@ int mg__prompt_new(const char *secret, const char *const *marks, struct mg_promp
 
 	if (p == NULL)
 		return -ENOMEM;
+	p->marks = marks;
+	if (secret == NULL) {
+		*pp = p;
+		return 0;
+	}
 	p->len = strlen(secret);
 	if ((p->secret = mg__malloc(p->len + 2)) == NULL) {
 		mg__free(p);
@@ -63,7 +74,6 @@ int mg__prompt_new(const char *secret, const char *const *marks, struct mg_promp
 	/* The line discipline (canonical mode) hands the line over at NL. */
 	memcpy(p->secret, secret, p->len);
 	p->secret[p->len++] = '\n';
-	p->marks = marks;
 	*pp = p;
 	return 0;
 }
@@ -72,10 +82,16 @@ void mg__prompt_free(struct mg_prompt *p)
 {
 	if (p == NULL)
 		return;
-	explicit_bzero(p->secret, p->len);
+	if (p->secret != NULL)
+		explicit_bzero(p->secret, p->len);
 	mg__free(p->secret);
 	explicit_bzero(p, sizeof(*p));
 	mg__free(p);
+}
+
+bool mg__prompt_answered(const struct mg_prompt *p)
+{
+	return p != NULL && p->answered;
 }
 
 /* True when the text seen so far holds one of the prompt marks. */
@@ -111,9 +127,16 @@ int mg__prompt_feed(struct mg_prompt *p, int fd, const char *data, size_t n)
 		return 0;
 	if (p->answered)
 		return MG_EREFUSED;
-	/* A tty takes a short line at once; a partial write is an error. */
-	while ((w = write(fd, p->secret, p->len)) < 0 && errno == EINTR)
+	if (p->secret == NULL)
+		return -ENOKEY;
+	/* A tty or an empty socket takes a short line at once; a partial
+	 * write is an error.  A socket whose peer is gone must not raise
+	 * SIGPIPE. */
+	while ((w = send(fd, p->secret, p->len, MSG_NOSIGNAL)) < 0 && errno == EINTR)
 		;
+	if (w < 0 && errno == ENOTSOCK)
+		while ((w = write(fd, p->secret, p->len)) < 0 && errno == EINTR)
+			;
 	p->answered = true;
 	p->nseen = 0;
 	p->seen[0] = '\0';

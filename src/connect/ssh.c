@@ -44,10 +44,7 @@ static const struct mg_err_text ssh_errors[] = {
         {": Permission denied", "the remote program failed to start"},
 };
 
-static const char *ssh_explain(const char *err)
-{
-	return mg__explain_text(ssh_errors, sizeof(ssh_errors) / sizeof(ssh_errors[0]), err);
-}
+MG_EXPLAIN_FN(ssh_explain, ssh_errors)
 
 /* Appends "-o name=value". */
 static int add_opt(char ***argvp, size_t *np, const char *name, const char *value)
@@ -148,18 +145,7 @@ void mg__ssh_start(struct mg_context *c, const struct mg_connect_opts *o, mg_con
 	struct mg_cmd cmd = {.marks = ssh_marks, .explain = ssh_explain};
 	int r;
 
-	if ((r = ssh_argv(o, &cmd.argv)) != 0)
-		goto fail;
-	if (o->password != NULL && ((r = env_for_prompt(&cmd.envp)) != 0 ||
-	                            (cmd.secret = mg__strdup(o->password)) == NULL)) {
-		r = r != 0 ? r : -ENOMEM;
-		goto fail;
-	}
-	mg__cmd_start(c, o, &cmd, done, done_arg);
-	return;
-fail:
-	mg__cmd_fini(&cmd);
-	mg__context_set_failed(c, r, "%s: %s", c->name, mg_strerror(r));
-	if (done != NULL)
-		done(done_arg, c, r, mg_strerror(r));
+	if ((r = ssh_argv(o, &cmd.argv)) == 0 && o->password != NULL)
+		r = env_for_prompt(&cmd.envp);
+	mg__cmd_start_or_fail(c, o, &cmd, r, done, done_arg);
 }

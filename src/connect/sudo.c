@@ -8,6 +8,13 @@
  * password at it on a pty (sudo reads passwords from the terminal) and a
  * second prompt means it was refused.  Without a password sudo runs with
  * -n, so a rule that wants one fails at once instead of waiting.
+ *
+ * preserve_env is -E (sudoers must allow it: SETENV), login_shell is -i:
+ * sudo then runs the command through the target's login shell, with every
+ * character but letters, digits, '_', '-' and '$' escaped.  So a "$d" of
+ * the first stage would be expanded by that shell, too early, and the
+ * stage goes disguised: its '$' and '`' as '@' and '^', turned back by tr
+ * and run by eval in the sh that sudo starts (whose stdin is the channel).
  */
 #include <errno.h>
 #include <string.h>
@@ -23,58 +30,63 @@ static const struct mg_err_text sudo_errors[] = {
         {"a password is required", "authentication failed: a password is required"},
         {"is not in the sudoers file", "not allowed by sudoers"},
         {"is not allowed to execute", "not allowed by sudoers"},
+        {"not allowed to preserve the environment",
+         "not allowed by sudoers (preserve environment)"},
         {"unknown user", "unknown user"},
 };
 
-static const char *sudo_explain(const char *err)
+MG_EXPLAIN_FN(sudo_explain, sudo_errors)
+
+/* The first stage as the command for sudo -i (see above); caller frees. */
+static int login_stage(char **outp)
 {
-	return mg__explain_text(sudo_errors, sizeof(sudo_errors) / sizeof(sudo_errors[0]), err);
+	static const char pre[] = "eval \"`printf %s '", post[] = "'|tr '@^' '\\044\\140'`\"";
+	const char *s = mg__bootstrap_script();
+	size_t n = strlen(s), i;
+	char *out, *p;
+
+	if (strpbrk(s, "@^'") != NULL)
+		return -EINVAL;
+	if ((out = mg__malloc(sizeof(pre) + n + sizeof(post))) == NULL)
+		return -ENOMEM;
+	p = out + sizeof(pre) - 1;
+	memcpy(out, pre, sizeof(pre) - 1);
+	for (i = 0; i < n; i++)
+		*p++ = s[i] == '$' ? '@' : s[i] == '`' ? '^' : s[i];
+	memcpy(p, post, sizeof(post));
+	*outp = out;
+	return 0;
 }
 
 static int sudo_argv(const struct mg_connect_opts *o, char ***argvp)
 {
-	size_t n = 0, i;
+	char *stage = NULL;
+	size_t n = 0;
 	int r;
 
-#define ADD(s)                                               \
-	do {                                                 \
-		if ((r = mg__argv_add(argvp, &n, (s))) != 0) \
-			return r;                            \
-	} while (0)
-	ADD(o->sudo_path != NULL ? o->sudo_path : "sudo");
-	if (o->password == NULL)
-		ADD("-n");
-	ADD("-p");
-	ADD(SUDO_PROMPT);
-	ADD("-u");
-	ADD(o->username != NULL ? o->username : "root");
-	for (i = 0; o->sudo_args != NULL && o->sudo_args[i] != NULL; i++)
-		ADD(o->sudo_args[i]);
-	ADD("--");
-	ADD("sh");
-	ADD("-c");
-	ADD(mg__bootstrap_script());
-#undef ADD
-	return 0;
+	r = mg__argv_addn(argvp, &n, o->sudo_path != NULL ? o->sudo_path : "sudo", NULL);
+	if (r == 0 && o->password == NULL)
+		r = mg__argv_addn(argvp, &n, "-n", NULL);
+	if (r == 0)
+		r = mg__argv_addn(argvp, &n, "-p", SUDO_PROMPT, "-u",
+		                  o->username != NULL ? o->username : "root", NULL);
+	if (r == 0 && o->preserve_env)
+		r = mg__argv_addn(argvp, &n, "-E", NULL);
+	if (r == 0 && o->login_shell && (r = login_stage(&stage)) == 0)
+		r = mg__argv_addn(argvp, &n, "-i", NULL);
+	if (r == 0)
+		r = mg__argv_addl(argvp, &n, o->sudo_args);
+	if (r == 0)
+		r = mg__argv_addn(argvp, &n, "--", "sh", "-c",
+		                  stage != NULL ? stage : mg__bootstrap_script(), NULL);
+	mg__free(stage);
+	return r;
 }
 
 void mg__sudo_start(struct mg_context *c, const struct mg_connect_opts *o, mg_conn_done_cb done,
                     void *done_arg)
 {
 	struct mg_cmd cmd = {.marks = sudo_marks, .explain = sudo_explain};
-	int r;
 
-	if ((r = sudo_argv(o, &cmd.argv)) != 0)
-		goto fail;
-	if (o->password != NULL && (cmd.secret = mg__strdup(o->password)) == NULL) {
-		r = -ENOMEM;
-		goto fail;
-	}
-	mg__cmd_start(c, o, &cmd, done, done_arg);
-	return;
-fail:
-	mg__cmd_fini(&cmd);
-	mg__context_set_failed(c, r, "%s: %s", c->name, mg_strerror(r));
-	if (done != NULL)
-		done(done_arg, c, r, mg_strerror(r));
+	mg__cmd_start_or_fail(c, o, &cmd, sudo_argv(o, &cmd.argv), done, done_arg);
 }

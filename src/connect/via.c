@@ -4,7 +4,10 @@
  * The master calls "mg.connect" in the gateway with the new context's id
  * and options.  The gateway runs the same connect locally (so a fork "via"
  * a child is a fork of that child) and answers once the child is ready or
- * has failed, with (code, text).  Its router announced the route to the new
+ * has failed, with (code, text).  The options travel as a map (via_opts.c),
+ * so every option of every method reaches the gateway; the password is in
+ * it only on the tree's own streams, and both ends wipe their copies (the
+ * message zeroed when freed, the gateway's decoded copy after the start).  Its router announced the route to the new
  * id upward when it attached the child, before that answer left on the
  * same stream, so the master can address the new context at once.
  *
@@ -21,9 +24,11 @@
 
 #include "connect/connect.h"
 #include "context/calls.h"
+#include "wire/msgpack.h"
 
 #define CONNECT_FN "mg.connect"
-#define MAX_ENV_ENTRIES 1024
+/* The largest options map sent or accepted (environment included). */
+#define MAX_OPTS_BYTES (4u << 20)
 
 /* ------------------------------------------------------------------------ */
 /* Master side. */
@@ -120,15 +125,34 @@ static const struct mg_conn_ops via_ops = {
         .free = via_free,
 };
 
-/* Packs env as NUL-separated entries. */
-static int env_blob(const char *const *env, struct mg_buf *b)
+/* The mg.connect call: [name, chain 0, [id, options]], built in one
+ * buffer whose room is reserved before the options go in, so no copy of
+ * a password is left behind by a reallocation.  The name is the one the
+ * master gave the context. */
+static int connect_msg(const struct mg_connect_opts *opts, const char *name, uint32_t id,
+                       struct mg_msg **mp)
 {
-	size_t i;
-	int r = 0;
+	struct mg_connect_opts no = *opts, *o = &no;
+	struct mg_buf b;
+	struct mg_mpw w;
+	int r;
 
-	for (i = 0; env != NULL && env[i] != NULL && r == 0; i++)
-		r = mg__buf_put(b, env[i], strlen(env[i]) + 1);
-	return i > MAX_ENV_ENTRIES ? MG_ELIMIT : r;
+	mg__buf_init(&b, MAX_OPTS_BYTES);
+	mg__mpw_init(&w, &b);
+	mg__mpw_array(&w, 3);
+	mg__mpw_str(&w, CONNECT_FN, strlen(CONNECT_FN));
+	mg__mpw_int(&w, 0);
+	mg__mpw_array(&w, 2);
+	mg__mpw_uint(&w, id);
+	no.name = name;
+	if ((r = w.err) != 0 || (r = mg__via_opts_encode(o, &b)) != 0) {
+		explicit_bzero(b.data, b.cap);
+		mg__buf_fini(&b);
+		return r;
+	}
+	if ((r = mg__msg_adopt(b.data, b.len, mp)) == 0)
+		(*mp)->wipe = true;
+	return r;
 }
 
 void mg__via_start(struct mg_context *c, const struct mg_connect_opts *o)
@@ -137,11 +161,9 @@ void mg__via_start(struct mg_context *c, const struct mg_connect_opts *o)
 	struct mg_context *via = o->via;
 	struct mg_handler *h = NULL;
 	struct via_req *v;
-	struct mg_buf env;
 	struct mg_msg *m = NULL;
 	int rc;
 
-	mg__buf_init(&env, 1u << 20);
 	if ((v = mg__calloc(1, sizeof(*v))) == NULL || (h = mg__calloc(1, sizeof(*h))) == NULL) {
 		mg__free(v);
 		mg__context_set_failed(c, -ENOMEM, "%s: out of memory", c->name);
@@ -167,13 +189,7 @@ void mg__via_start(struct mg_context *c, const struct mg_connect_opts *o)
 	v->handle = h->handle;
 	c->ops = &via_ops;
 	c->conn = v;
-	if ((rc = env_blob(o->env, &env)) == 0)
-		rc = mg_msg_pack(&m, "aSi(uisisby)", (size_t)3, CONNECT_FN, strlen(CONNECT_FN),
-		                 (int64_t)0, (uint64_t)c->id, (int64_t)o->method, c->name,
-		                 (int64_t)o->connect_timeout_ms, o->program, (int)o->ship_self,
-		                 (const void *)env.data, env.len);
-	mg__buf_fini(&env);
-	if (rc != 0) {
+	if ((rc = connect_msg(o, c->name, c->id, &m)) != 0) {
 		mg__context_set_failed(c, rc, "%s: %s", c->name, mg_strerror(rc));
 		return;
 	}
@@ -270,61 +286,62 @@ static void answer_cb(void *arg, struct mg_context *c, int code, const char *tex
 	mg__free(d);
 }
 
-/* Splits a NUL-separated blob into at most MAX_ENV_ENTRIES entries. */
-static int env_split(const char *p, size_t n, const char **env)
+/* Zeroes the options' bytes in the call message, password included, once
+ * they were decoded: the message itself lives on until the dispatcher
+ * frees it. */
+static void wipe_view(struct mg_call *call, const void *p, size_t n)
 {
-	size_t i = 0, k = 0;
+	const uint8_t *base = mg_msg_data(call->msg);
 
-	if (n > 0 && p[n - 1] != '\0')
-		return MG_EDECODE;
-	while (i < n) {
-		if (k == MAX_ENV_ENTRIES)
-			return MG_ELIMIT;
-		env[k++] = p + i;
-		i += strlen(p + i) + 1;
-	}
-	env[k] = NULL;
-	return 0;
+	if (n > 0 && (const uint8_t *)p >= base &&
+	    (const uint8_t *)p + n <= base + mg_msg_len(call->msg))
+		explicit_bzero((uint8_t *)mg_msg_data_mut(call->msg) + ((const uint8_t *)p - base),
+		               n);
 }
 
 static int connect_fn(struct mg_call *call)
 {
-	static const char *env[MAX_ENV_ENTRIES + 1];
 	struct mg_router *r = mg_call_router(call);
-	struct mg_connect_opts o;
+	struct mg_via_opts v;
 	struct mg_context *c;
-	struct deferred *d;
-	const char *name, *program;
+	struct deferred *d = NULL;
 	const void *blob;
+	char why[160];
 	uint32_t reply_to;
 	uint64_t id;
-	int64_t method, timeout;
 	size_t bloblen;
-	bool ship_self;
 	int rc;
 
-	if (mg_call_args(call, "uisisby", &id, &method, &name, &timeout, &program, &ship_self,
-	                 &blob, &bloblen) != 0)
+	if (mg_call_args(call, "uv", &id, &blob, &bloblen) != 0)
 		return -1;
-	if (id == 0 || id >= UINT32_MAX || timeout <= 0 || timeout > INT32_MAX)
-		return mg_call_fail(call, MG_ERR_ARGS, "bad context id or timeout");
-	/* Only the dispatcher thread runs this, so the static table is safe. */
-	if (env_split(blob, bloblen, env) != 0)
-		return mg_call_fail(call, MG_ERR_ARGS, "malformed environment");
+	if (bloblen > MAX_OPTS_BYTES) {
+		wipe_view(call, blob, bloblen);
+		return mg_call_fail(call, MG_ERR_ARGS, "the options take more than %u bytes",
+		                    MAX_OPTS_BYTES);
+	}
+	rc = mg__via_opts_decode(blob, bloblen, &v, why, sizeof(why));
+	wipe_view(call, blob, bloblen);
+	if (rc == 0 && (id == 0 || id >= UINT32_MAX)) {
+		rc = MG_EARGS;
+		snprintf(why, sizeof(why), "bad context id");
+	}
+	if (rc == 0 && (d = mg__malloc(sizeof(*d))) == NULL) {
+		rc = -ENOMEM;
+		snprintf(why, sizeof(why), "out of memory");
+	}
+	if (rc != 0) {
+		mg__via_opts_fini(&v);
+		return mg_call_fail(call, rc == -ENOMEM ? MG_ERR_CALL : MG_ERR_ARGS, "%s", why);
+	}
 	sweep_gone();
-	mg_connect_opts_init(&o, (int)method);
-	o.name = name;
-	o.connect_timeout_ms = (int)timeout;
-	o.program = program;
-	o.ship_self = ship_self;
-	o.env = env[0] != NULL ? env : NULL;
-	if ((d = mg__malloc(sizeof(*d))) == NULL)
-		return mg_call_fail(call, MG_ERR_CALL, "out of memory");
 	reply_to = call->msg->hdr.reply_to;
 	d->router = r;
 	d->src = call->msg->hdr.src_id;
 	d->reply_to = reply_to;
-	rc = mg__connect_start_id(r, &o, (uint32_t)id, reply_to ? answer_cb : NULL, d, &c);
+	/* The methods copy what they keep (the password into the prompt)
+	 * before the start returns: the decoded options go right after. */
+	rc = mg__connect_start_id(r, &v.o, (uint32_t)id, reply_to ? answer_cb : NULL, d, &c);
+	mg__via_opts_fini(&v);
 	if (rc != 0 || reply_to == 0)
 		mg__free(d);
 	if (rc != 0)

@@ -91,6 +91,7 @@ struct mg_msg {
 	size_t rpos;               /* read cursor for mg_msg_read() */
 	struct mg_strcopy *copies; /* NUL-terminated copies made by 's' reads */
 	struct mg_router *router;  /* router that delivered it, for 'h' reads */
+	bool wipe;                 /* holds a secret: zeroed when freed */
 };
 
 /* Creates a message that adopts data (allocated with mg__malloc, len bytes)

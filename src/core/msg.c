@@ -98,8 +98,12 @@ void mg_msg_free(struct mg_msg *msg)
 		return;
 	for (c = msg->copies; c != NULL; c = next) {
 		next = c->next;
+		if (msg->wipe)
+			explicit_bzero(c->text, strlen(c->text));
 		mg__free(c);
 	}
+	if (msg->wipe && msg->payload.data != NULL)
+		explicit_bzero(msg->payload.data, msg->payload.cap);
 	mg__buf_fini(&msg->payload);
 	mg__free(msg);
 }
