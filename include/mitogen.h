@@ -407,6 +407,11 @@ struct mg_connect_opts {
 	 * program (default "sh") is run as `program -c <first stage>`, which
 	 * receives the agent on stdin.  For testing shells. */
 	bool first_stage;
+	/* ssh, sudo and first_stage: keep the program on the target under
+	 * ~/.cache/mitogen-c/<its hash> (folder 0700, written atomically),
+	 * so later connects send nothing but the handshake.  Off by
+	 * default: then nothing is left on the target's disk. */
+	bool cache;
 	/* ssh: the host (required), the port (0: ssh's default or its
 	 * config), the remote user (NULL: ssh's default), an identity file. */
 	const char *hostname;

@@ -8,7 +8,7 @@ set -euo pipefail
 # so it is named.  python3 is Debian's /usr/bin/python3, which the
 # conformance suite and the Mitogen reference benchmark use.
 pkgs=(cmake ninja-build gcc libc6-dev clang clang-format libclang-rt-14-dev pkg-config libmsgpack-dev
-      python3 python3-msgpack python3-mitogen musl-tools gnuplot-nox)
+      python3 python3-msgpack python3-mitogen musl-tools gnuplot-nox zopfli)
 
 # One dpkg-query for all: installed means "install ok installed", not just
 # known to dpkg.

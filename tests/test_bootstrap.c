@@ -18,11 +18,12 @@
 #define BUSYBOX "/usr/bin/busybox"
 
 struct sandbox {
-	char dir[256]; /* removed at the end */
-	char bin[300]; /* PATH for the shell */
-	char tmp[300]; /* TMPDIR for the shell */
-	char path_env[320], tmp_env[320];
-	const char *env[3];
+	char dir[256];  /* removed at the end */
+	char bin[300];  /* PATH for the shell */
+	char tmp[300];  /* TMPDIR for the shell */
+	char home[300]; /* HOME for the shell: where a cache goes */
+	char path_env[320], tmp_env[320], home_env[320];
+	const char *env[4];
 };
 
 static void sandbox_init(struct sandbox *sb)
@@ -32,12 +33,16 @@ static void sandbox_init(struct sandbox *sb)
 	snprintf(sb->bin, sizeof(sb->bin), "%s/bin", sb->dir);
 	snprintf(sb->tmp, sizeof(sb->tmp), "%s/tmp", sb->dir);
 	CHECK_EQ(mkdir(sb->bin, 0755), 0);
+	snprintf(sb->home, sizeof(sb->home), "%s/home", sb->dir);
 	CHECK_EQ(mkdir(sb->tmp, 0700), 0);
+	CHECK_EQ(mkdir(sb->home, 0700), 0);
 	snprintf(sb->path_env, sizeof(sb->path_env), "PATH=%s", sb->bin);
 	snprintf(sb->tmp_env, sizeof(sb->tmp_env), "TMPDIR=%s", sb->tmp);
+	snprintf(sb->home_env, sizeof(sb->home_env), "HOME=%s", sb->home);
 	sb->env[0] = sb->path_env;
 	sb->env[1] = sb->tmp_env;
-	sb->env[2] = NULL;
+	sb->env[2] = sb->home_env;
+	sb->env[3] = NULL;
 }
 
 /* Puts busybox applet name (or target) into the sandbox's PATH. */
@@ -166,7 +171,9 @@ static long boot_and_check(struct sandbox *sb, const char *shell)
 	CHECK_OK(mg_context_shutdown(c, 5000));
 	mg_context_free(c);
 	mg_router_free(r);
+	/* Without the cache option nothing is left, in TMPDIR or HOME. */
 	CHECK_EQ(count_entries(sb->tmp), 0);
+	CHECK_EQ(count_entries(sb->home), 0);
 	rm_tree(sb->dir);
 	mg_log_set_handler(NULL, NULL, MG_LOG_WARNING);
 	CHECK(sent_bytes > 0);
@@ -190,6 +197,83 @@ TEST(first_stage_fits_a_command_line)
 	CHECK_UINT(strlen(cmd), <=, 512);
 	CHECK(strchr(mg__bootstrap_script(), '\'') == NULL);
 	CHECK(strncmp(cmd, "sh -c '", 7) == 0);
+}
+
+TEST(caching_first_stage_fits_a_command_line)
+{
+	const char *cmd = mg__bootstrap_cache_command();
+
+	CHECK(cmd != NULL);
+	CHECK_UINT(strlen(cmd), <=, 512);
+	CHECK(strchr(mg__bootstrap_cache_script(), '\'') == NULL);
+	CHECK(strncmp(cmd, "sh -c '", 7) == 0);
+	printf("    first stage %zu bytes, caching first stage %zu bytes\n",
+	       strlen(mg__bootstrap_command()), strlen(cmd));
+}
+
+/* Connects through the sandbox's busybox sh with the cache option, pings
+ * and goes; returns the bytes the bootstrap sent. */
+static long cached_connect(struct sandbox *sb)
+{
+	struct mg_connect_opts o;
+	struct mg_router *r;
+	struct mg_context *c;
+
+	sent_bytes = 0;
+	mg_log_set_handler(log_cb, NULL, MG_LOG_DEBUG);
+	r = util_router(0, "master", 0, 0, false);
+	mg_connect_opts_init(&o, MG_METHOD_LOCAL);
+	o.first_stage = true;
+	o.cache = true;
+	o.program = sandbox_sh(sb);
+	o.env = sb->env;
+	o.connect_timeout_ms = 10000;
+	if (mg_connect(r, &o, &c) != 0)
+		mg_test_fail(__FILE__, __LINE__, "connect: %s", mg_errdetail());
+	ping(c);
+	CHECK_OK(mg_context_shutdown(c, 5000));
+	mg_context_free(c);
+	mg_router_free(r);
+	mg_log_set_handler(NULL, NULL, MG_LOG_WARNING);
+	CHECK(sent_bytes > 0);
+	return sent_bytes;
+}
+
+TEST(cache_sends_the_program_once)
+{
+	static const char *const more[] = {"mkdir", "mv", "rmdir", "rm", NULL};
+	char cache[400], file[500];
+	long first, again;
+	struct stat st;
+	struct sandbox sb;
+
+	sandbox_init(&sb);
+	sandbox_busybox(&sb, true);
+	for (size_t i = 0; more[i] != NULL; i++)
+		sandbox_link(&sb, more[i], BUSYBOX);
+	first = cached_connect(&sb);
+	/* One file, named by the program's hash, private, nothing else. */
+	snprintf(cache, sizeof(cache), "%s/.cache/mitogen-c", sb.home);
+	CHECK_EQ(count_entries(cache), 1);
+	{
+		const char *cmd = mg__bootstrap_cache_script(), *h = strstr(cmd, "mitogen-c;f=$c/");
+
+		CHECK(h != NULL);
+		snprintf(file, sizeof(file), "%s/%.32s", cache, h + strlen("mitogen-c;f=$c/"));
+	}
+	CHECK_EQ(stat(cache, &st), 0);
+	CHECK_EQ(st.st_mode & 0777, 0700);
+	CHECK_EQ(stat(file, &st), 0);
+	CHECK_EQ(st.st_mode & 0777, 0700);
+	CHECK_EQ((long)st.st_size, agent_size());
+	CHECK_EQ(count_entries(sb.tmp), 0);
+	/* Again: only the handshake goes. */
+	again = cached_connect(&sb);
+	printf("    bytes sent: %ld first, %ld cached\n", first, again);
+	CHECK_INT(first, >, agent_size() / 4);
+	CHECK_INT(again, <, 1024);
+	CHECK_EQ(count_entries(cache), 1);
+	rm_tree(sb.dir);
 }
 
 TEST(first_stage_dash)
@@ -239,12 +323,33 @@ TEST(first_stage_refuses_other_os_and_arch)
 	if (access("/usr/bin/dash", X_OK) != 0)
 		mg_test_skip("dash is missing");
 	sandbox_unlink(&sb, "uname");
-	sandbox_script(&sb, "uname",
-	               "#!/usr/bin/dash\ncase $1 in -s) echo FreeBSD;; *) echo riscv64;; esac\n");
+	sandbox_script(&sb, "uname", "#!/usr/bin/dash\necho FreeBSD sparc64\n");
 	r = util_router(0, "master", 0, 0, false);
 	CHECK_EQ(connect_shell(r, "/usr/bin/dash", sb.env, &c), MG_ECONNECT);
-	if (strstr(mg_errdetail(), "FreeBSD/riscv64") == NULL ||
+	if (strstr(mg_errdetail(), "FreeBSD/sparc64") == NULL ||
 	    strstr(mg_errdetail(), "Linux/x86_64") == NULL)
+		mg_test_fail(__FILE__, __LINE__, "error text: %s", mg_errdetail());
+	mg_router_free(r);
+	CHECK_EQ(cu_wait_no_children(2000), 0);
+	rm_tree(sb.dir);
+}
+
+TEST(first_stage_of_another_version_is_refused)
+{
+	struct sandbox sb;
+	struct mg_router *r;
+	struct mg_context *c;
+
+	if (access("/usr/bin/dash", X_OK) != 0)
+		mg_test_skip("dash is missing");
+	sandbox_init(&sb);
+	/* A "shell" speaking a future first-stage protocol. */
+	sandbox_script(&sb, "sh",
+	               "#!/usr/bin/dash\necho MGSTAGE1 7 Linux x86_64 gz nocache\nread x\n");
+	r = util_router(0, "master", 0, 0, false);
+	CHECK_EQ(connect_shell(r, sandbox_sh(&sb), sb.env, &c), MG_ECONNECT);
+	if (strstr(mg_errdetail(), "version 7") == NULL ||
+	    strstr(mg_errdetail(), "this side 1") == NULL)
 		mg_test_fail(__FILE__, __LINE__, "error text: %s", mg_errdetail());
 	mg_router_free(r);
 	CHECK_EQ(cu_wait_no_children(2000), 0);

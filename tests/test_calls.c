@@ -11,6 +11,7 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
+#include "connect_util.h"
 #include "context/calls.h"
 #include "util.h"
 
@@ -167,6 +168,73 @@ static int call_parent(struct mg_call *call)
 		return mg_call_fail(call, "Unexpected", "the parent ran a call from its child");
 	}
 	return mg_call_fail(call, "Refused", "%s: %s", mg_strerror(rc), mg_errdetail());
+}
+
+/* Sends a message to (dst, handle) as this context and reports what came
+ * back: a refusal as a "Refused" error with the dead message's reason, a
+ * real answer as "Unexpected".  CALL_FUNCTION gets a call to "add". */
+MG_EXPORT(poke)
+static int poke(struct mg_call *call)
+{
+	struct mg_router *r = mg_call_router(call);
+	int64_t dst, handle;
+	struct mg_receiver *rx;
+	struct mg_msg *m;
+	int rc;
+
+	if (mg_call_args(call, "ii", &dst, &handle) != 0)
+		return -1;
+	if (mg_receiver_new(r, 0, MG_POLICY_ANY, &rx) != 0)
+		return -1;
+	rc = handle == MG_HANDLE_CALL_FUNCTION
+	             ? mg_msg_pack(&m, "aSi()", (size_t)3, "add", (size_t)3, (int64_t)0)
+	             : mg_msg_new(&m);
+	if (rc != 0)
+		return -1;
+	mg_msg_set_reply_to(m, mg_receiver_handle(rx));
+	mg_router_send(r, (uint32_t)dst, (uint32_t)handle, m);
+	rc = mg_receiver_get(rx, 2000, &m);
+	mg_receiver_free(rx);
+	if (rc == 0) {
+		mg_msg_free(m);
+		return mg_call_fail(call, "Unexpected", "context %lld handle %lld answered",
+		                    (long long)dst, (long long)handle);
+	}
+	return mg_call_fail(call, "Refused", "%s: %s", mg_strerror(rc), mg_errdetail());
+}
+
+/* Announces a route to id to this context's parent, as a gateway does for
+ * a child it connected. */
+MG_EXPORT(announce)
+static int announce(struct mg_call *call)
+{
+	struct mg_router *r = mg_call_router(call);
+	struct mg_msg *m;
+	int64_t id;
+
+	if (mg_call_args(call, "i", &id) != 0 || mg_msg_pack(&m, "u", (uint64_t)id) != 0)
+		return -1;
+	mg_router_send(r, r->ancestors[0], MG_HANDLE_ADD_ROUTE, m);
+	return mg_call_return(call, "");
+}
+
+/* The id of the stream this context would send a message for id on (its
+ * peer), or -1 when none. */
+MG_EXPORT(route_peer)
+static int route_peer(struct mg_call *call)
+{
+	struct mg_router *r = mg_call_router(call);
+	struct mg_stream *s;
+	int64_t id, peer = -1;
+
+	if (mg_call_args(call, "i", &id) != 0)
+		return -1;
+	pthread_mutex_lock(&r->lock);
+	s = mg__idmap_get(&r->routes, (uint32_t)id);
+	if (s != NULL)
+		peer = s->peer_id;
+	pthread_mutex_unlock(&r->lock);
+	return mg_call_return(call, "i", peer);
 }
 
 /* ---- a child made by hand --------------------------------------------- */
@@ -528,4 +596,229 @@ TEST(a_child_cannot_call_its_parent)
 	      strstr(mg_last_error()->message, "refused") != NULL);
 	mg_context_free(c);
 	mg_router_free(r);
+}
+
+/* ---- a hostile grandchild behind a gateway ------------------------------ */
+
+/* master -> gateway -> {hostile, sibling}, and another child of the
+ * master beside the gateway; all forks of this program. */
+struct htree {
+	struct mg_router *r;
+	struct mg_context *gw, *bad, *sib, *other;
+};
+
+static void htree_build(struct htree *t, bool unidirectional)
+{
+	struct mg_connect_opts o;
+
+	t->r = util_router(0, "master", 0, 0, unidirectional);
+	t->gw = fork_child(t->r, 0, "gateway");
+	t->other = fork_child(t->r, 0, "other");
+	mg_connect_opts_init(&o, MG_METHOD_FORK);
+	o.via = t->gw;
+	o.name = "hostile";
+	CHECK_OK(mg_connect(t->r, &o, &t->bad));
+	o.name = "sibling";
+	CHECK_OK(mg_connect(t->r, &o, &t->sib));
+}
+
+static void htree_free(struct htree *t)
+{
+	mg_context_free(t->bad);
+	mg_context_free(t->sib);
+	mg_context_free(t->other);
+	mg_context_free(t->gw);
+	mg_router_free(t->r);
+	CHECK_EQ(cu_wait_no_children(5000), 0);
+}
+
+/* Has c poke (dst, handle) and expects a refusal naming want. */
+static void expect_poke_refused(struct mg_context *c, uint32_t dst, uint32_t handle,
+                                const char *want)
+{
+	struct mg_msg *m;
+
+	CHECK_EQ(mg_call(c, "poke", &m, "ii", (int64_t)dst, (int64_t)handle), MG_EREMOTE);
+	CHECK_STR(mg_last_error()->type, "Refused");
+	if (strstr(mg_last_error()->message, want) == NULL)
+		mg_test_fail(__FILE__, __LINE__, "poke %u/%u: \"%s\" lacks \"%s\"", dst, handle,
+		             mg_last_error()->message, want);
+}
+
+static int64_t peer_of(struct mg_context *c, uint32_t id)
+{
+	struct mg_msg *m;
+	int64_t peer;
+
+	CHECK_OK(mg_call(c, "route_peer", &m, "i", (int64_t)id));
+	CHECK_OK(mg_msg_read(m, "i", &peer));
+	mg_msg_free(m);
+	return peer;
+}
+
+static void expect_alive(struct mg_context *c)
+{
+	struct mg_msg *m;
+	int64_t v;
+
+	CHECK_OK(mg_call(c, "add", &m, "ii", (int64_t)40, (int64_t)2));
+	CHECK_OK(mg_msg_read(m, "i", &v));
+	CHECK_EQ(v, 42);
+	mg_msg_free(m);
+}
+
+TEST(a_hostile_grandchild_cannot_call_or_shut_down_upward_or_sideways)
+{
+	struct htree t;
+	uint32_t gw, sib, other;
+
+	htree_build(&t, false);
+	gw = mg_context_id(t.gw);
+	sib = mg_context_id(t.sib);
+	other = mg_context_id(t.other);
+	/* Calls: the gateway and the siblings refuse by policy; the master
+	 * runs no calls at all. */
+	expect_poke_refused(t.bad, gw, MG_HANDLE_CALL_FUNCTION, "refused by policy");
+	expect_poke_refused(t.bad, sib, MG_HANDLE_CALL_FUNCTION, "refused by policy");
+	expect_poke_refused(t.bad, other, MG_HANDLE_CALL_FUNCTION, "refused by policy");
+	expect_poke_refused(t.bad, 0, MG_HANDLE_CALL_FUNCTION, "no handler");
+	/* Shut-downs likewise; everyone is still there afterwards. */
+	expect_poke_refused(t.bad, gw, MG_HANDLE_SHUTDOWN, "refused by policy");
+	expect_poke_refused(t.bad, sib, MG_HANDLE_SHUTDOWN, "refused by policy");
+	expect_poke_refused(t.bad, other, MG_HANDLE_SHUTDOWN, "refused by policy");
+	expect_poke_refused(t.bad, 0, MG_HANDLE_SHUTDOWN, "no handler");
+	expect_alive(t.gw);
+	expect_alive(t.sib);
+	expect_alive(t.other);
+	expect_alive(t.bad);
+	htree_free(&t);
+}
+
+TEST(a_hostile_grandchild_cannot_forge_ids_through_its_gateway)
+{
+	struct htree t;
+	struct mg_receiver *rx;
+	struct mg_msg *m;
+	uint32_t victims[3];
+	size_t i;
+
+	htree_build(&t, false);
+	victims[0] = mg_context_id(t.sib);
+	victims[1] = mg_context_id(t.gw);
+	victims[2] = mg_context_id(t.other);
+	/* Frames to a master receiver claiming a sibling's, the gateway's,
+	 * a cousin's and then the master's id: had the gateway passed them
+	 * on, the master would take them (they come on the gateway's stream,
+	 * which routes back to the sibling and the gateway). */
+	CHECK_OK(mg_receiver_new(t.r, MG_NO_RESPONDENT, MG_POLICY_ANY, &rx));
+	for (i = 0; i < 3; i++) {
+		CHECK_OK(mg_call(t.bad, "forge_source", &m, "ii", (int64_t)victims[i],
+		                 (int64_t)mg_receiver_handle(rx)));
+		mg_msg_free(m);
+	}
+	CHECK_EQ(mg_receiver_get(rx, 300, &m), -ETIMEDOUT);
+	/* A forged frame is dropped, not a reason to cut the child off. */
+	expect_alive(t.bad);
+	mg_receiver_free(rx);
+	htree_free(&t);
+}
+
+TEST(a_hostile_grandchild_cannot_announce_routes_it_does_not_own)
+{
+	struct htree t;
+	uint32_t gw, bad, sib, other, stranger = 4000000000u;
+	struct mg_context *later;
+	struct mg_connect_opts o;
+	struct mg_msg *m;
+	int64_t gw_peer_for_other;
+
+	htree_build(&t, false);
+	gw = mg_context_id(t.gw);
+	bad = mg_context_id(t.bad);
+	sib = mg_context_id(t.sib);
+	other = mg_context_id(t.other);
+	gw_peer_for_other = peer_of(t.gw, other);
+	/* Its sibling, its gateway, the master, the gateway's cousin, and an
+	 * id nobody was given. */
+	{
+		uint32_t ids[] = {sib, gw, 0, other, stranger};
+		for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+			CHECK_OK(mg_call(t.bad, "announce", &m, "i", (int64_t)ids[i]));
+			mg_msg_free(m);
+		}
+	}
+	/* A call through both routers after the announcements: they were
+	 * handled first (one stream, in order). */
+	expect_alive(t.bad);
+	expect_alive(t.gw);
+	/* The gateway kept its sibling route and took none of the others it
+	 * can judge... */
+	CHECK_EQ(peer_of(t.gw, sib), sib);
+	CHECK_EQ(peer_of(t.gw, gw), -1);
+	CHECK_EQ(peer_of(t.gw, 0), 0); /* its parent stream */
+	CHECK_EQ(peer_of(t.gw, bad), bad);
+	/* ... and the master, which knows every id it gave, took none. */
+	CHECK(!mg__router_has_route(t.r, stranger));
+	{
+		struct mg_stream *s;
+		pthread_mutex_lock(&t.r->lock);
+		s = mg__idmap_get(&t.r->routes, other);
+		CHECK(s != NULL && s->peer_id == other);
+		s = mg__idmap_get(&t.r->routes, sib);
+		CHECK(s != NULL && s->peer_id == gw);
+		pthread_mutex_unlock(&t.r->lock);
+	}
+	/* (The gateway cannot tell that the cousin is not below the hostile
+	 * child: it takes that claim, see route.c.) */
+	(void)gw_peer_for_other;
+	expect_alive(t.sib);
+	expect_alive(t.other);
+	/* The master's next context through the gateway is not taken over
+	 * either: announcing the id it will get is refused, and the connect
+	 * works. */
+	CHECK_OK(mg_call(t.bad, "announce", &m, "i", (int64_t)(other + 3)));
+	mg_msg_free(m);
+	expect_alive(t.bad);
+	CHECK(!mg__router_has_route(t.r, other + 3));
+	mg_connect_opts_init(&o, MG_METHOD_FORK);
+	o.via = t.gw;
+	CHECK_OK(mg_connect(t.r, &o, &later));
+	CHECK_EQ(mg_context_id(later), other + 3);
+	expect_alive(later);
+	mg_context_free(later);
+	htree_free(&t);
+}
+
+TEST(unidirectional_keeps_a_hostile_grandchild_from_every_sibling)
+{
+	struct htree t;
+	struct mg_receiver *rx;
+	struct mg_msg *m;
+
+	htree_build(&t, true);
+	/* Its own sibling is refused at the gateway, its cousin at the
+	 * master; the master and its own parent are still reachable (and
+	 * refuse calls by policy). */
+	expect_poke_refused(t.bad, mg_context_id(t.sib), MG_HANDLE_CALL_FUNCTION,
+	                    "unidirectional mode forbids");
+	expect_poke_refused(t.bad, mg_context_id(t.other), MG_HANDLE_CALL_FUNCTION,
+	                    "unidirectional mode forbids");
+	expect_poke_refused(t.bad, mg_context_id(t.gw), MG_HANDLE_CALL_FUNCTION,
+	                    "refused by policy");
+	/* Any handle, not only calls: a master receiver open to all gets a
+	 * message from it, a sibling's does not. */
+	CHECK_OK(mg_receiver_new(t.r, MG_NO_RESPONDENT, MG_POLICY_ANY, &rx));
+	{
+		struct mg_msg *r;
+		CHECK_EQ(mg_call(t.bad, "poke", &r, "ii", (int64_t)0,
+		                 (int64_t)mg_receiver_handle(rx)),
+		         MG_EREMOTE);
+	}
+	CHECK_OK(mg_receiver_get(rx, 5000, &m));
+	CHECK_EQ(mg_msg_src(m), mg_context_id(t.bad));
+	mg_msg_free(m);
+	mg_receiver_free(rx);
+	expect_alive(t.sib);
+	expect_alive(t.other);
+	htree_free(&t);
 }

@@ -1,19 +1,29 @@
 /*
  * test_connect_agent.c: the stock agent as built: static, stripped, small,
  * embedded byte for byte in the library, runnable from the memfd and from
- * the temporary-file fallback; and the static library keeping every
+ * the temporary-file fallback (also forced end to end, with memfd_create
+ * made to fail by a seccomp filter); and the static library keeping every
  * object's constructors (the services' exports) however little of it a
  * program uses.
  */
+#include <dirent.h>
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "connect/connect.h"
 #include "connect_util.h"
+#include "util.h"
 
 #define AGENT_MAX_BYTES (256 * 1024)
 
@@ -182,6 +192,108 @@ TEST(tmpfile_fallback_leaves_nothing_on_disk)
 	CHECK_EQ(fcntl(fd, F_GETFL) & O_ACCMODE, O_RDONLY);
 	boot_agent_from(fd);
 	close(fd);
+}
+
+/* Makes memfd_create fail with ENOSYS in this process and everything it
+ * starts, as on a kernel older than 3.17: a seccomp filter, inherited
+ * across fork and exec. */
+static void forbid_memfd(void)
+{
+	struct sock_filter code[] = {
+	        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+	        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+	        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_memfd_create, 0, 1),
+	        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+	        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {sizeof(code) / sizeof(code[0]), code};
+
+	CHECK_EQ(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+	CHECK_EQ(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), 0);
+	errno = 0;
+	CHECK_EQ(memfd_create("probe", MFD_CLOEXEC), -1);
+	CHECK_EQ(errno, ENOSYS);
+}
+
+static void ping_ctx(struct mg_context *c)
+{
+	struct mg_msg *m;
+
+	CHECK_OK(mg_call(c, "mg.ping", &m, ""));
+	mg_msg_free(m);
+}
+
+/* The body of forced_fallback_boots_contexts_and_leaves_nothing, in a
+ * process of its own: the agent's fd is made once per process. */
+static void forced_fallback_child(const char *dir)
+{
+	struct mg_connect_opts o;
+	struct mg_context *c1, *c2, *c3;
+	struct mg_router *r;
+	char link[64], target[4200];
+	ssize_t n;
+	int old = mg__agent_memfd(), fd;
+
+	/* Start from nothing made, with memfd_create gone. */
+	mg__agent_forget();
+	close(old);
+	forbid_memfd();
+	CHECK_EQ(setenv("TMPDIR", dir, 1), 0);
+	r = util_router(0, "master", 0, 0, false);
+	CHECK_OK(mg_local(r, NULL, &c1));
+	ping_ctx(c1);
+	/* The cached image is the unlinked private file, not a memfd. */
+	CHECK((fd = mg__agent_memfd()) >= 0);
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	CHECK((n = readlink(link, target, sizeof(target) - 1)) > 0);
+	target[n] = '\0';
+	if (strncmp(target, dir, strlen(dir)) != 0 || strstr(target, "(deleted)") == NULL)
+		mg_test_fail(__FILE__, __LINE__, "agent fd is %s", target);
+	/* The child boots its own children (another agent from its image, a
+	 * fork) without the master's help and without memfd_create. */
+	mg_connect_opts_init(&o, MG_METHOD_LOCAL);
+	o.via = c1;
+	CHECK_OK(mg_connect(r, &o, &c2));
+	ping_ctx(c2);
+	mg_connect_opts_init(&o, MG_METHOD_FORK);
+	o.via = c2;
+	CHECK_OK(mg_connect(r, &o, &c3));
+	ping_ctx(c3);
+	{
+		/* Nothing on disk while they run either. */
+		DIR *d = opendir(dir);
+		struct dirent *e;
+
+		CHECK(d != NULL);
+		while ((e = readdir(d)) != NULL)
+			if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+				mg_test_fail(__FILE__, __LINE__, "left in TMPDIR: %s", e->d_name);
+		closedir(d);
+	}
+	CHECK_OK(mg_context_shutdown(c1, 5000));
+	mg_context_free(c3);
+	mg_context_free(c2);
+	mg_context_free(c1);
+	mg_router_free(r);
+	_exit(0);
+}
+
+TEST(forced_fallback_boots_contexts_and_leaves_nothing)
+{
+	char dir[] = "/tmp/mg-test-nomemfd-XXXXXX";
+	int status;
+	pid_t pid;
+
+	CHECK(mkdtemp(dir) != NULL);
+	CHECK((pid = fork()) >= 0);
+	if (pid == 0)
+		forced_fallback_child(dir);
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* Nothing left in the private TMPDIR: rmdir fails on a non-empty one. */
+	CHECK_EQ(rmdir(dir), 0);
 }
 
 __attribute__((constructor)) static void prime_agent_fd(void)

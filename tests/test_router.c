@@ -399,6 +399,8 @@ static void tree_build(struct tree *t, bool unidirectional)
 	t->g = util_router(1, "gateway", 0, 0, false);
 	t->leaf = util_router(2, "leaf", 0, 0, false);
 	t->sib = util_router(3, "sibling", 0, 0, false);
+	/* The master gave id 2 to the gateway (as a via connect would). */
+	CHECK_OK(mg__router_delegate(t->m, 2, 3, 1));
 	util_join(t->m, t->g);
 	util_join(t->m, t->sib);
 	util_join(t->g, t->leaf);
@@ -548,6 +550,7 @@ TEST(child_cannot_announce_routes_it_does_not_own)
 	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sib), 0);
 	CHECK_OK(mg_router_attach(a, sv[0], sv[0], 5, 0));
 	CHECK_OK(mg_router_attach(a, sib[0], sib[0], 6, 0));
+	CHECK_OK(mg__router_delegate(a, 7, 8, 5));
 	/* Child 5 tries to take over its sibling 6, then the master's own id. */
 	CHECK_OK(mg_msg_pack(&m, "u", (uint64_t)6));
 	n = mg_msg_len(m);

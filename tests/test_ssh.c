@@ -11,6 +11,7 @@
  */
 #include <dirent.h>
 #include <pwd.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -283,6 +284,66 @@ TEST_T(ssh_leaves_nothing_on_the_target, 240)
 	mg_context_free(c);
 	CHECK_EQ(count_owned("/tmp", pw->pw_uid), tmp0);
 	CHECK_EQ(count_owned(pw->pw_dir, -1), home0);
+	ssh_case_fini(&t);
+}
+
+/* The size the connector logs as sent by the last bootstrap. */
+static _Atomic long sent_bytes;
+
+static void sent_log_cb(void *arg, const struct mg_log_record *rec)
+{
+	const char *p = strstr(rec->message, "the bootstrap sent ");
+
+	if (p != NULL)
+		sent_bytes = atol(p + strlen("the bootstrap sent "));
+}
+
+static long ssh_connect_bytes(struct ssh_case *t)
+{
+	struct mg_context *c;
+
+	sent_bytes = 0;
+	mg_log_set_handler(sent_log_cb, NULL, MG_LOG_DEBUG);
+	if (mg_connect(t->r, &t->o, &c) != 0)
+		mg_test_fail(__FILE__, __LINE__, "connect: %s", mg_errdetail());
+	ping(c);
+	CHECK_OK(mg_context_shutdown(c, 5000));
+	mg_context_free(c);
+	mg_log_set_handler(NULL, NULL, MG_LOG_WARNING);
+	CHECK(sent_bytes > 0);
+	return sent_bytes;
+}
+
+TEST_T(ssh_cache_sends_the_program_once, 240)
+{
+	struct ssh_case t;
+	struct passwd *pw;
+	char cache[1024], cmd[2200];
+	long first, again;
+	struct stat st;
+	int tmp0;
+
+	ssh_case_init(&t, "127.0.0.11");
+	t.o.cache = true;
+	CHECK((pw = getpwnam(t.o.username)) != NULL);
+	snprintf(cache, sizeof(cache), "%s/.cache/mitogen-c", pw->pw_dir);
+	/* Also the ~/.cache the first stage made, when it is empty again. */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'; rmdir '%s/.cache' 2>/dev/null; true", cache,
+	         pw->pw_dir);
+	CHECK_EQ(system(cmd), 0);
+	tmp0 = count_owned("/tmp", pw->pw_uid);
+	first = ssh_connect_bytes(&t);
+	/* One private file, owned by the user; nothing in /tmp. */
+	CHECK_EQ(count_owned(cache, pw->pw_uid), 1);
+	CHECK_EQ(stat(cache, &st), 0);
+	CHECK_EQ(st.st_mode & 0777, 0700);
+	CHECK_EQ(st.st_uid, pw->pw_uid);
+	CHECK_EQ(count_owned("/tmp", pw->pw_uid), tmp0);
+	again = ssh_connect_bytes(&t);
+	printf("    bytes sent over ssh: %ld first, %ld cached\n", first, again);
+	CHECK_INT(first, >, 20000);
+	CHECK_INT(again, <, 1024);
+	CHECK_EQ(system(cmd), 0);
 	ssh_case_fini(&t);
 }
 

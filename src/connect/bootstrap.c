@@ -6,7 +6,7 @@
  * The first stage is a short sh script passed on the command line.  It
  * needs only sh, head, uname, mktemp, chmod (and gzip when present):
  *
- *   1. it prints "MGSTAGE1 1 <uname -s> <uname -m> <gz|-> nocache";
+ *   1. it prints "MGSTAGE1 1 <uname -sm> <gz|-> nocache";
  *   2. the master answers "<length> <gz|raw>\n" and the program's bytes,
  *      which `head -c` copies (through `gzip -dc` when compressed) into a
  *      file in a fresh mktemp -d folder, private under umask 077;
@@ -19,6 +19,25 @@
  * swallowed, so the handshake only goes once the copy is finished.  The
  * shell's `read` takes one byte at a time from a pipe or socket (POSIX),
  * so the length line never takes program bytes with it.
+ *
+ * With the cache option (mg_connect_opts.cache) the first stage is another
+ * script, which also needs mkdir, mv and rmdir: it looks for the program
+ * under ~/.cache/mitogen-c/<its SHA-256> (folder 0700).  On a hit it says
+ * "hit" and execs it at once, so the master sends nothing but the
+ * handshake (it skips uname too: the file is the one build there is, so
+ * only a home shared with another architecture could hold it there, and
+ * then its exec fails with the shell's message).  On a miss it says
+ * "miss", receives the program as above into a private folder beside the
+ * cache, renames it into place (atomic: a concurrent first stage sees the
+ * whole file or none) and execs it there, without --mitogen-rm.  Without
+ * the option nothing is left on disk.
+ *
+ * The order is chosen for speed (each tool is a fork and exec, ~1 ms, far
+ * more on a loaded host): the marker goes as early as it can, after one
+ * uname for both fields, so the master's answer travels while mktemp runs;
+ * the file is made and chmod'ed before the program arrives (writing it
+ * keeps the mode), so only head and gzip stand between the last byte and
+ * the exec.
  *
  * Lines before the first marker (a chatty shell profile) are skipped.
  * Everything here is a pure state machine over bytes, driven by the
@@ -37,12 +56,24 @@
 
 /* No single quote in it: it goes on a command line inside '...'. */
 static const char first_stage[] =
-        "umask 77;d=`mktemp -d`||exit 1;f=$d/mitogen-agent;z=-;"
-        "command -v gzip >/dev/null&&z=gz;"
-        "echo MGSTAGE1 1 `uname -s` `uname -m` $z nocache;"
+        "umask 77;z=-;command -v gzip >/dev/null&&z=gz;"
+        "echo MGSTAGE1 1 `uname -sm` $z nocache;"
+        "d=`mktemp -d`||exit 1;f=$d/mitogen-agent;:>$f&&chmod 700 $f||exit 1;"
         "read n c;"
         "if [ \"$c\" = gz ];then head -c $n|gzip -dc;else head -c $n;fi>$f&&"
-        "chmod 700 $f&&echo MGSTAGE2&&exec $f " MG_BOOTSTRAP_RM_FLAG ";exit 1";
+        "echo MGSTAGE2&&exec $f " MG_BOOTSTRAP_RM_FLAG ";exit 1";
+
+/* The caching first stage; %s is the program's hash.  No single quote. */
+static const char cache_stage_fmt[] =
+        "umask 77;c=$HOME/.cache/mitogen-c;f=$c/%s;[ -x $f ]&&echo MGSTAGE1 1 - - - hit&&exec $f;"
+        "z=-;command -v gzip >/dev/null&&z=gz;echo MGSTAGE1 1 `uname -sm` $z miss;"
+        "mkdir -p $c&&chmod 700 $c&&d=`mktemp -d $c/.XXXXXX`||exit 1;g=$d/a;"
+        ":>$g&&chmod 700 $g||exit 1;read n k;"
+        "if [ \"$k\" = gz ];then head -c $n|gzip -dc;else head -c $n;fi>$g&&"
+        "mv $g $f&&rmdir $d&&echo MGSTAGE2&&exec $f;rm -rf $d;exit 1";
+
+/* The first stage's own version, the "1" after MGSTAGE1. */
+#define STAGE_VERSION 1
 
 /* What the master can send: the stock agent is built for one target. */
 #define AGENT_OS "Linux"
@@ -60,6 +91,45 @@ const char *mg__bootstrap_script(void)
  * they send the program uncompressed. */
 extern const uint8_t mg__agent_gz_start[] __attribute__((weak));
 extern const uint8_t mg__agent_gz_end[] __attribute__((weak));
+extern const uint8_t mg__agent_sha_start[] __attribute__((weak));
+extern const uint8_t mg__agent_sha_end[] __attribute__((weak));
+
+/* The hash names a cached program: 128 bits of its SHA-256 are plenty
+ * against accidents, and the cache is the user's own. */
+#define CACHE_HASH_LEN 32
+
+static char cache_script[sizeof(cache_stage_fmt) + CACHE_HASH_LEN];
+static char cache_command[sizeof(cache_script) + 16];
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_make(void)
+{
+	const uint8_t *p = mg__agent_sha_start, *end = mg__agent_sha_end;
+	char hash[CACHE_HASH_LEN + 1];
+	size_t i;
+
+	if (p == NULL || end - p < CACHE_HASH_LEN)
+		return;
+	for (i = 0; i < CACHE_HASH_LEN; i++) {
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+			return;
+		hash[i] = (char)p[i];
+	}
+	hash[i] = '\0';
+	snprintf(cache_script, sizeof(cache_script), cache_stage_fmt, hash);
+	snprintf(cache_command, sizeof(cache_command), "sh -c '%s'", cache_script);
+}
+
+const char *mg__bootstrap_cache_script(void)
+{
+	pthread_once(&cache_once, cache_make);
+	return cache_script[0] != '\0' ? cache_script : NULL;
+}
+
+const char *mg__bootstrap_cache_command(void)
+{
+	return mg__bootstrap_cache_script() != NULL ? cache_command : NULL;
+}
 
 enum bs_state {
 	BS_HELLO,     /* waiting for MGSTAGE1 */
@@ -81,6 +151,8 @@ struct mg_bootstrap {
 	int nout, iout;
 	size_t off;
 	bool stage2; /* MGSTAGE2 seen */
+	bool cache;  /* the caching first stage runs */
+	bool raw;    /* send the program uncompressed even where gzip is */
 	uint64_t sent;
 };
 
@@ -104,6 +176,11 @@ void mg__bootstrap_free(struct mg_bootstrap *b)
 	mg__free(b);
 }
 
+void mg__bootstrap_set_cache(struct mg_bootstrap *b)
+{
+	b->cache = true;
+}
+
 uint64_t mg__bootstrap_sent(const struct mg_bootstrap *b)
 {
 	return b->sent;
@@ -115,26 +192,81 @@ static void queue(struct mg_bootstrap *b, const void *p, size_t n)
 	b->outlen[b->nout++] = n;
 }
 
-/* Parses "MGSTAGE1 1 <os> <arch> <gz|-> <cache>" and queues the program. */
+/* Splits s at spaces into at most n words, in place; the word count, or
+ * n + 1 when there are more. */
+static int split_words(char *s, char **w, int n)
+{
+	int k = 0;
+
+	for (;;) {
+		while (*s == ' ')
+			*s++ = '\0';
+		if (*s == '\0')
+			return k;
+		if (k == n)
+			return n + 1;
+		w[k++] = s;
+		while (*s != ' ' && *s != '\0')
+			s++;
+	}
+}
+
+/* Parses "MGSTAGE1 1 <os> <arch> <gz|-> <cache>" and queues the program.
+ * (By hand rather than with sscanf, which would pull musl's whole scanf
+ * and float parser into the agent.) */
 static int hello(struct mg_bootstrap *b, char *why, size_t whylen)
 {
-	char os[64] = "", arch[64] = "", gz[8] = "", cache[16] = "";
 	const uint8_t *prog, *gz_start = mg__agent_gz_start, *gz_end = mg__agent_gz_end;
-	size_t len;
+	const char *os, *arch, *gz, *cache;
+	char words[sizeof(b->line)], *w[6];
+	size_t len, i;
 	int ver = 0, r;
 
-	if (sscanf(b->line, "MGSTAGE1 %d %63s %63s %7s %15s", &ver, os, arch, gz, cache) != 5 ||
-	    ver != 1) {
+	memcpy(words, b->line, sizeof(words));
+	if (split_words(words, w, 6) != 6 || strcmp(w[0], "MGSTAGE1") != 0 || w[1][0] == '\0' ||
+	    strlen(w[1]) > 6) {
 		snprintf(why, whylen, "the first stage sent a malformed marker \"%.80s\"", b->line);
 		return MG_EPROTOCOL;
 	}
-	if (strcmp(os, AGENT_OS) != 0 || strcmp(arch, AGENT_ARCH) != 0) {
+	for (i = 0; w[1][i] != '\0'; i++) {
+		if (w[1][i] < '0' || w[1][i] > '9') {
+			snprintf(why, whylen, "the first stage sent a malformed marker \"%.80s\"",
+			         b->line);
+			return MG_EPROTOCOL;
+		}
+		ver = ver * 10 + (w[1][i] - '0');
+	}
+	os = w[2];
+	arch = w[3];
+	gz = w[4];
+	cache = w[5];
+	if (ver != STAGE_VERSION) {
 		snprintf(why, whylen,
-		         "no agent built for the target's OS/arch %s/%s (this build has %s/%s)", os,
-		         arch, AGENT_OS, AGENT_ARCH);
+		         "first stage version mismatch: the target runs version %d, "
+		         "this side %d",
+		         ver, STAGE_VERSION);
 		return MG_ECONNECT;
 	}
-	if (strcmp(gz, "gz") == 0 && gz_start != NULL && gz_end > gz_start) {
+	if (b->cache ? strcmp(cache, "hit") != 0 && strcmp(cache, "miss") != 0
+	             : strcmp(cache, "nocache") != 0) {
+		snprintf(why, whylen, "the first stage sent an unexpected cache state \"%.16s\"",
+		         cache);
+		return MG_EPROTOCOL;
+	}
+	if (strcmp(cache, "hit") == 0) {
+		/* The target runs its cached copy: only the handshake goes. */
+		queue(b, b->hs.data, b->hs.len);
+		b->state = BS_HANDSHAKE;
+		return 0;
+	}
+	if (strcmp(os, AGENT_OS) != 0 || strcmp(arch, AGENT_ARCH) != 0) {
+		snprintf(why, whylen,
+		         "no agent built for the target's OS/arch %.64s/%.64s (this build has "
+		         "%s/%s)",
+		         os, arch, AGENT_OS, AGENT_ARCH);
+		return MG_ECONNECT;
+	}
+	if (!b->raw && strcmp(gz, "gz") == 0 && gz_start != NULL && gz_end > gz_start) {
 		prog = gz_start;
 		len = (size_t)(gz_end - gz_start);
 		snprintf(b->head, sizeof(b->head), "%zu gz\n", len);
@@ -155,11 +287,14 @@ static int hello(struct mg_bootstrap *b, char *why, size_t whylen)
 static int on_line(struct mg_bootstrap *b, char *why, size_t whylen)
 {
 	if (b->state == BS_HELLO) {
-		if (strncmp(b->line, "MGSTAGE1 ", 9) == 0)
+		if (strncmp(b->line, "MGSTAGE1 ", 9) == 0) {
+			mg__debug("first stage: %s", b->line);
 			return hello(b, why, whylen);
+		}
 		return 0; /* profile noise */
 	}
 	if (b->state == BS_PROGRAM && !b->stage2 && strcmp(b->line, "MGSTAGE2") == 0) {
+		mg__debug("first stage: program received");
 		b->stage2 = true;
 		return 0;
 	}
@@ -371,6 +506,36 @@ fail:
 	cmd_launch_free(L);
 }
 
+/* The methods build argv with the plain first stage (the script, or the
+ * sh -c command for ssh); with the cache option it is swapped here for the
+ * caching one, so every method gets the option alike. */
+static int use_cache(struct mg_cmd *cmd, struct mg_bootstrap *bs)
+{
+	const char *script = mg__bootstrap_cache_script();
+	size_t i;
+
+	if (script == NULL) {
+		mg__debug("no program hash in this build: connecting without the cache");
+		return 0;
+	}
+	for (i = 0; cmd->argv[i] != NULL; i++) {
+		const char *to = strcmp(cmd->argv[i], first_stage) == 0 ? script
+		                 : strcmp(cmd->argv[i], mg__bootstrap_command()) == 0
+		                         ? mg__bootstrap_cache_command()
+		                         : NULL;
+		char *copy;
+
+		if (to == NULL)
+			continue;
+		if ((copy = mg__strdup(to)) == NULL)
+			return -ENOMEM;
+		mg__free(cmd->argv[i]);
+		cmd->argv[i] = copy;
+		mg__bootstrap_set_cache(bs);
+	}
+	return 0;
+}
+
 void mg__cmd_start(struct mg_context *c, const struct mg_connect_opts *o, struct mg_cmd *cmd,
                    mg_conn_done_cb done, void *done_arg)
 {
@@ -397,6 +562,12 @@ void mg__cmd_start(struct mg_context *c, const struct mg_connect_opts *o, struct
 	mg__boot_for_child(c->router, c->id, c->name, &boot);
 	if ((r = mg__hs_boot_build(&boot, &hs)) != 0 || (r = mg__bootstrap_new(&hs, &L->bs)) != 0)
 		goto fail;
+	if (o->cache && (r = use_cache(&L->cmd, L->bs)) != 0)
+		goto fail;
+	/* A privilege change on this host (sudo and the like) moves the
+	 * program through a local pipe, where gzip's process and its
+	 * decompression cost more time than the bytes it saves. */
+	L->bs->raw = o->method != MG_METHOD_SSH && o->method != MG_METHOD_LOCAL;
 	if ((L->cmd.secret != NULL || L->cmd.prompt_stderr) &&
 	    (r = mg__prompt_new(L->cmd.secret, L->cmd.marks, &L->prompt)) != 0)
 		goto fail;

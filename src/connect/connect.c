@@ -140,6 +140,10 @@ int mg_connect_start(struct mg_router *r, const struct mg_connect_opts *o, struc
 		return mg__connect_start_id(r, o, id, NULL, NULL, ctxp);
 	if (o->via->router != r)
 		return -EINVAL;
+	/* The gateway will announce the new context: its route is the only
+	 * one that may. */
+	if ((rc = mg__router_delegate(r, id, id + 1, o->via->id)) != 0)
+		return rc;
 	normalise(o, &n);
 	if ((rc = mg__context_new(r, &n, id, &c)) != 0)
 		return rc;

@@ -200,6 +200,15 @@ int mg__bootstrap_input(struct mg_bootstrap *b, const char *p, size_t n, char *w
 bool mg__bootstrap_output(struct mg_bootstrap *b, const void **pp, size_t *lenp);
 void mg__bootstrap_wrote(struct mg_bootstrap *b, size_t n);
 
+/* The target runs the caching first stage (mg__bootstrap_cache_script):
+ * it answers "hit" or "miss" rather than "nocache". */
+void mg__bootstrap_set_cache(struct mg_bootstrap *b);
+
+/* The caching first stage, and it as one remote command line (sh -c
+ * '<script>'); NULL when this build has no program hash.  Static. */
+const char *mg__bootstrap_cache_script(void);
+const char *mg__bootstrap_cache_command(void);
+
 /* True once the handshake went out: next comes the ready marker. */
 bool mg__bootstrap_done(const struct mg_bootstrap *b);
 

@@ -55,6 +55,7 @@ static const struct field fields[] = {
         BOOL("ship_self", ship_self),
         LIST("env", env),
         BOOL("first_stage", first_stage),
+        BOOL("cache", cache),
         STR("hostname", hostname),
         INT("port", port, 0, 65535),
         STR("username", username),

@@ -27,6 +27,12 @@ static void allocate_cb(void *arg, struct mg_msg *m)
 	}
 	r->id_next += BLOCK;
 	pthread_mutex_unlock(&r->lock);
+	/* Only the way to the asker may announce these ids later. */
+	if (mg__router_delegate(r, lo, lo + BLOCK, m->hdr.src_id) != 0) {
+		mg__router_send_dead(r, &m->hdr, -ENOMEM, "out of memory recording ids");
+		mg_msg_free(m);
+		return;
+	}
 	if (m->hdr.reply_to != 0 &&
 	    mg_msg_pack(&reply, "(uu)", (uint64_t)lo, (uint64_t)(lo + BLOCK)) == 0)
 		mg_router_send(r, m->hdr.src_id, m->hdr.reply_to, reply);
@@ -60,6 +66,9 @@ static int ask_master(struct mg_router *r)
 	mg_msg_free(m);
 	if (rc == 0 && (lo == 0 || hi <= lo || hi > UINT32_MAX))
 		rc = MG_EDECODE;
+	/* These are this context's to hand out: no child may announce one. */
+	if (rc == 0)
+		rc = mg__router_delegate(r, (uint32_t)lo, (uint32_t)hi, r->id);
 	if (rc == 0) {
 		pthread_mutex_lock(&r->lock);
 		r->id_next = (uint32_t)lo;

@@ -3,8 +3,12 @@
  * it connects with ADD_ROUTE and every one it loses with DEL_ROUTE; each
  * hop records the route through the stream it came on and passes the news
  * to its own parent.  A child may announce only what it owns: never this
- * context, an ancestor, or an id already reached through another stream.
+ * context, an ancestor, or an id already reached through another stream;
+ * and never an id that was given to a context elsewhere (a via connect's
+ * id, a block of ids from ALLOCATE_ID), or, at the master, which knows
+ * every id it gave, one that was never given at all.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "internal.h"
@@ -81,6 +85,57 @@ static bool is_ancestor(struct mg_router *r, uint32_t id)
 	return false;
 }
 
+int mg__router_delegate(struct mg_router *r, uint32_t lo, uint32_t hi, uint32_t owner)
+{
+	int rc = 0;
+
+	if (hi <= lo)
+		return -EINVAL;
+	pthread_mutex_lock(&r->lock);
+	if (hi - lo == 1) {
+		rc = mg__idmap_put(&r->owners, lo, (void *)((uintptr_t)owner + 1));
+	} else {
+		if (r->nblocks == r->blocks_cap) {
+			size_t ncap = r->blocks_cap ? r->blocks_cap * 2 : 8;
+			struct mg_id_block *n = mg__realloc(r->blocks, ncap * sizeof(*n));
+
+			if (n == NULL)
+				rc = -ENOMEM;
+			else {
+				r->blocks = n;
+				r->blocks_cap = ncap;
+			}
+		}
+		if (rc == 0)
+			r->blocks[r->nblocks++] = (struct mg_id_block){lo, hi, owner};
+	}
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+/* May the child on stream in announce id?  Called locked. */
+static bool owned_through(struct mg_router *r, uint32_t id, struct mg_stream *in)
+{
+	uintptr_t v = (uintptr_t)mg__idmap_get(&r->owners, id);
+	struct mg_stream *s;
+	uint32_t owner;
+	size_t i;
+
+	if (v != 0) {
+		owner = (uint32_t)(v - 1);
+	} else {
+		for (i = 0; i < r->nblocks; i++)
+			if (id >= r->blocks[i].lo && id < r->blocks[i].hi)
+				break;
+		if (i == r->nblocks)
+			return r->parent != NULL;
+		owner = r->blocks[i].owner;
+	}
+	/* The owner is the announcing child or lies behind it. */
+	s = mg__idmap_get(&r->routes, owner);
+	return owner != r->id && (owner == in->peer_id || s == in);
+}
+
 static void add_route(struct mg_router *r, uint32_t id, struct mg_stream *in)
 {
 	struct mg_stream *cur;
@@ -88,7 +143,8 @@ static void add_route(struct mg_router *r, uint32_t id, struct mg_stream *in)
 
 	pthread_mutex_lock(&r->lock);
 	cur = mg__idmap_get(&r->routes, id);
-	if (id == r->id || is_ancestor(r, id) || (cur != NULL && cur != in))
+	if (id == r->id || is_ancestor(r, id) || (cur != NULL && cur != in) ||
+	    !owned_through(r, id, in))
 		rc = MG_EREFUSED;
 	else
 		rc = mg__idmap_put(&r->routes, id, in);
@@ -108,8 +164,10 @@ static void del_route(struct mg_router *r, uint32_t id, struct mg_stream *in)
 
 	pthread_mutex_lock(&r->lock);
 	ok = id != in->peer_id && mg__idmap_get(&r->routes, id) == in;
-	if (ok)
+	if (ok) {
 		mg__idmap_del(&r->routes, id);
+		mg__idmap_del(&r->owners, id);
+	}
 	pthread_mutex_unlock(&r->lock);
 	if (!ok) {
 		mg__error("%s: ignored DEL_ROUTE for %u from context %u: not routed through it",
@@ -172,8 +230,10 @@ void mg__route_stream_lost(struct mg_router *r, struct mg_stream *s, int code, c
 	while (mg__idmap_next(&r->routes, &pos, &key, &val))
 		if (val == s && lost != NULL)
 			lost[nlost++] = key;
-	for (i = 0; i < nlost; i++)
+	for (i = 0; i < nlost; i++) {
 		mg__idmap_del(&r->routes, lost[i]);
+		mg__idmap_del(&r->owners, lost[i]);
+	}
 	pthread_mutex_unlock(&r->lock);
 
 	mg__stream_take_left(s, &left, &nleft);

@@ -37,6 +37,8 @@ void mg__router_unref(struct mg_router *r)
 	mg__idmap_fini(&r->routes);
 	mg__idmap_fini(&r->handlers);
 	mg__idmap_fini(&r->contexts);
+	mg__idmap_fini(&r->owners);
+	mg__free(r->blocks);
 	mg__free(r->streams);
 	mg__free(r->name);
 	pthread_mutex_destroy(&r->lock);
@@ -62,6 +64,7 @@ int mg_router_new(const struct mg_router_opts *opts, struct mg_router **routerp)
 	mg__idmap_init(&r->routes);
 	mg__idmap_init(&r->handlers);
 	mg__idmap_init(&r->contexts);
+	mg__idmap_init(&r->owners);
 	r->id = opts->context_id;
 	r->max_message_size = opts->max_message_size;
 	r->high_water = opts->high_water ? opts->high_water : DEFAULT_HIGH_WATER;
@@ -473,8 +476,12 @@ static void attach_cb(void *arg)
 	struct mg_stream *s;
 
 	pthread_mutex_lock(&r->lock);
-	if (a->peer_id == r->id || mg__idmap_get(&r->routes, a->peer_id) != NULL ||
-	    ((a->flags & MG_STREAM_PARENT) && r->parent != NULL))
+	s = mg__idmap_get(&r->routes, a->peer_id);
+	/* A route some child announced for this id yields to the stream this
+	 * process attaches itself: ids are never given twice, so the claim
+	 * was false (a gateway cannot judge every announcement; route.c). */
+	if (a->peer_id == r->id || (s != NULL && s->peer_id == a->peer_id) ||
+	    ((a->flags & MG_STREAM_PARENT) && (r->parent != NULL || s != NULL)))
 		a->rc = -EEXIST;
 	else if (r->nstreams == r->streams_cap) {
 		size_t ncap = r->streams_cap ? r->streams_cap * 2 : 16;
@@ -489,6 +496,9 @@ static void attach_cb(void *arg)
 	pthread_mutex_unlock(&r->lock);
 	if (a->rc != 0)
 		return;
+	if (s != NULL)
+		mg__error("%s: context %u falsely claimed a route to %u", r->name, s->peer_id,
+		          a->peer_id);
 	a->rc = mg__stream_open(r->broker, a->rfd, a->wfd, &stream_ops, r, r->max_message_size,
 	                        r->high_water, &s);
 	if (a->rc != 0)

@@ -20,6 +20,11 @@ struct mg_handler {
  * Runs on the broker thread. */
 typedef void (*mg_disconnect_cb)(void *arg, uint32_t context_id);
 
+/* Ids [lo, hi) given to context owner to hand out below it. */
+struct mg_id_block {
+	uint32_t lo, hi, owner;
+};
+
 struct mg_router {
 	atomic_int refs;
 	struct mg_broker *broker;
@@ -48,7 +53,13 @@ struct mg_router {
 	/* Kept here for the context layer (guarded by lock too). */
 	struct mg_idmap contexts; /* context id -> struct mg_context (borrowed) */
 	uint32_t id_next, id_end; /* ids this process may hand its children */
-	bool context_services;    /* ALLOCATE_ID / FORWARD_LOG handlers added */
+
+	/* Who may announce which ids (route.c): single ids handed to a via
+	 * connect (id -> owner + 1) and blocks handed out by ALLOCATE_ID. */
+	struct mg_idmap owners;
+	struct mg_id_block *blocks;
+	size_t nblocks, blocks_cap;
+	bool context_services; /* ALLOCATE_ID / FORWARD_LOG handlers added */
 };
 
 struct mg_receiver {
@@ -86,6 +97,12 @@ void mg__route_on_control(struct mg_router *r, struct mg_msg *m, struct mg_strea
 void mg__route_announce(struct mg_router *r, uint32_t handle, uint32_t id);
 void mg__route_stream_lost(struct mg_router *r, struct mg_stream *s, int code, const char *why);
 void mg__route_notify_lost(struct mg_router *r, uint32_t id, const char *why);
+/* Records that ids [lo, hi) were given to context owner (or below it) to
+ * use: only the stream leading to owner may announce routes to them.  A
+ * router with no parent (the master) refuses announcements of ids it never
+ * gave; a gateway cannot know every id given below it and judges only the
+ * ids it has recorded.  0 or -ENOMEM.  Thread: any. */
+int mg__router_delegate(struct mg_router *r, uint32_t lo, uint32_t hi, uint32_t owner);
 
 /* receiver.c */
 /* mg_receiver_new() on a given handle (0 allocates one); -EEXIST. */
