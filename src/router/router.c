@@ -305,6 +305,7 @@ void mg__router_route(struct mg_router *r, struct mg_msg *m, struct mg_stream *i
 {
 	struct mg_frame_hdr h = m->hdr;
 	struct mg_stream *out;
+	bool known;
 
 	if (mg__log_enabled(MG_LOG_DEBUG, true))
 		mg__log_io("%s: route dst=%u src=%u auth=%u handle=%u reply_to=%u len=%u%s",
@@ -338,7 +339,11 @@ void mg__router_route(struct mg_router *r, struct mg_msg *m, struct mg_stream *i
 		return;
 	}
 	out = mg__idmap_get(&r->routes, h.dst_id);
-	if (out == NULL && in != r->parent)
+	/* A context this router knows whose route is gone has disconnected: a
+	 * call made between the loss of its stream and the context layer
+	 * hearing of it must say so, not "no route" (nor go upward). */
+	known = out == NULL && mg__idmap_get(&r->contexts, h.dst_id) != NULL;
+	if (out == NULL && !known && in != r->parent)
 		out = r->parent;
 	if (out != NULL && in != NULL && r->unidirectional && in != r->parent && out != r->parent) {
 		pthread_mutex_unlock(&r->lock);
@@ -351,6 +356,12 @@ void mg__router_route(struct mg_router *r, struct mg_msg *m, struct mg_stream *i
 	if (out != NULL)
 		mg__stream_ref(out);
 	pthread_mutex_unlock(&r->lock);
+	if (known) {
+		mg__router_send_dead(r, &h, MG_EDISCONNECT, "context %u is not connected",
+		                     h.dst_id);
+		mg_msg_free(m);
+		return;
+	}
 	if (out == NULL) {
 		mg__router_send_dead(r, &h, MG_ENOROUTE, "no route from context %u to context %u",
 		                     r->id, h.dst_id);
