@@ -62,6 +62,37 @@ int mg__context_services(struct mg_router *r)
 	return rc;
 }
 
+/* The name logs and errors use when the caller gave none, as Mitogen's:
+ * "ssh.[user@]host[:port]", "sudo.user" (su, doas alike), "local.ID". */
+static void default_name(const struct mg_connect_opts *o, uint32_t id, char *name, size_t size)
+{
+	const char *user = o->username;
+
+	if (o->name != NULL && o->name[0] != '\0') {
+		snprintf(name, size, "%s", o->name);
+		return;
+	}
+	switch (o->method) {
+	case MG_METHOD_SSH:
+		snprintf(name, size, "ssh.%s%s%s", user ? user : "", user ? "@" : "",
+		         o->hostname ? o->hostname : "?");
+		if (o->port > 0)
+			snprintf(name + strlen(name), size - strlen(name), ":%d", o->port);
+		break;
+	case MG_METHOD_SUDO:
+	case MG_METHOD_SU:
+	case MG_METHOD_DOAS:
+		snprintf(name, size, "%s.%s",
+		         o->method == MG_METHOD_SUDO ? "sudo"
+		         : o->method == MG_METHOD_SU ? "su"
+		                                     : "doas",
+		         user ? user : "root");
+		break;
+	default:
+		snprintf(name, size, "%s.%u", o->method == MG_METHOD_FORK ? "fork" : "local", id);
+	}
+}
+
 int mg__context_new(struct mg_router *r, const struct mg_connect_opts *o, uint32_t id,
                     struct mg_context **cp)
 {
@@ -72,11 +103,7 @@ int mg__context_new(struct mg_router *r, const struct mg_connect_opts *o, uint32
 
 	if ((rc = mg__context_services(r)) != 0)
 		return rc;
-	if (o->name != NULL && o->name[0] != '\0')
-		snprintf(name, sizeof(name), "%s", o->name);
-	else
-		snprintf(name, sizeof(name), "%s.%u",
-		         o->method == MG_METHOD_FORK ? "fork" : "local", id);
+	default_name(o, id, name, sizeof(name));
 	if ((c = mg__calloc(1, sizeof(*c))) == NULL)
 		return -ENOMEM;
 	atomic_init(&c->refs, 1);
