@@ -136,6 +136,10 @@ int mg__conn_new(struct mg_context *c, int timeout_ms, mg_conn_done_cb done, voi
  * knows a launch is pending so freeing c waits for it.  0 or the post's
  * error (fn will not run).  Thread: any. */
 int mg__conn_post(struct mg_context *c, mg_cmd_cb fn, void *arg);
+/* mg__conn_post() to the broker's helper thread (mg__broker_post_helper()),
+ * for a launch that would hold the broker up; fn reports back to the broker
+ * with mg__broker_post_force().  Thread: any. */
+int mg__conn_post_helper(struct mg_context *c, mg_cmd_cb fn, void *arg);
 
 /* The launch command started the child: chan is the parent's end of the
  * channel, errfd the read end of its stderr pipe, pidfd -1 when the kernel

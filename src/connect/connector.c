@@ -661,7 +661,7 @@ void mg__conn_launch_failed(struct mg_context *c, int code, const char *fmt, ...
 	pthread_mutex_unlock(&k->lock);
 }
 
-int mg__conn_post(struct mg_context *c, mg_cmd_cb fn, void *arg)
+static int conn_post(struct mg_context *c, bool helper, mg_cmd_cb fn, void *arg)
 {
 	struct mg_conn *k = c->conn;
 	int r;
@@ -669,12 +669,24 @@ int mg__conn_post(struct mg_context *c, mg_cmd_cb fn, void *arg)
 	pthread_mutex_lock(&k->lock);
 	k->posted = true;
 	pthread_mutex_unlock(&k->lock);
-	if ((r = mg__broker_post(k->broker, fn, arg)) != 0) {
+	r = helper ? mg__broker_post_helper(k->broker, fn, arg)
+	           : mg__broker_post(k->broker, fn, arg);
+	if (r != 0) {
 		pthread_mutex_lock(&k->lock);
 		k->posted = false;
 		pthread_mutex_unlock(&k->lock);
 	}
 	return r;
+}
+
+int mg__conn_post(struct mg_context *c, mg_cmd_cb fn, void *arg)
+{
+	return conn_post(c, false, fn, arg);
+}
+
+int mg__conn_post_helper(struct mg_context *c, mg_cmd_cb fn, void *arg)
+{
+	return conn_post(c, true, fn, arg);
 }
 
 static int nonblock(int fd)

@@ -4,11 +4,15 @@
  *
  * Everything that may fail slowly or allocate (the handshake bytes, argv,
  * the environment, finding the program) is prepared on the caller's thread;
- * the broker then only makes the socketpair and pipe, queues the handshake
- * in the socket (the child finds it there when it starts reading) and
- * spawns.  Spawning on the broker thread matters: PR_SET_PDEATHSIG fires
- * when the *thread* that made the child exits, and the broker lives exactly
- * as long as the router the child belongs to.
+ * the broker's helper thread then only makes the socketpair and pipe,
+ * queues the handshake in the socket (the child finds it there when it
+ * starts reading), spawns, and hands the child to the broker.  A spawn
+ * waits for the child's exec, so it is kept off the broker thread, which
+ * meanwhile answers the handshakes of children started before: a hundred
+ * starts overlap.  Which thread spawns matters: PR_SET_PDEATHSIG fires when
+ * the *thread* that made the child exits, and the helper lives exactly as
+ * long as the broker, which lives as long as the router the child belongs
+ * to.  When the helper cannot be had, the broker spawns itself.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +33,11 @@ struct launch {
 	char *argv[2];
 	char **envp;      /* one block: pointers, then strings */
 	struct mg_buf hs; /* the parent's half of the handshake */
+	struct mg_broker *broker;
+	/* What the spawn gave: 0 and the parent's fds and the child, or an
+	 * error. */
+	int r, chan, errfd, pidfd;
+	pid_t pid;
 };
 
 static void launch_free(struct launch *L)
@@ -126,10 +135,10 @@ static const char *launch_what(const struct launch *L)
 	return L->exec_fd >= 0 ? "the agent" : L->path;
 }
 
-/* Thread: broker. */
-static void launch_cb(void *arg)
+/* Makes the channel and starts the child.  Thread: the broker's helper, or
+ * the broker. */
+static void launch_spawn(struct launch *L)
 {
-	struct launch *L = arg;
 	struct mg_spawn sp;
 	int sv[2] = {-1, -1}, ep[2] = {-1, -1}, r = 0;
 	ssize_t w;
@@ -137,14 +146,14 @@ static void launch_cb(void *arg)
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0 ||
 	    pipe2(ep, O_CLOEXEC) != 0) {
 		r = -errno;
-		goto fail;
+		goto out;
 	}
 	/* A fresh socket's buffer takes a few hundred bytes without blocking. */
 	while ((w = write(sv[0], L->hs.data, L->hs.len)) < 0 && errno == EINTR)
 		;
 	if (w != (ssize_t)L->hs.len) {
 		r = w < 0 ? -errno : -EIO;
-		goto fail;
+		goto out;
 	}
 	memset(&sp, 0, sizeof(sp));
 	sp.exec_fd = L->exec_fd;
@@ -153,25 +162,53 @@ static void launch_cb(void *arg)
 	sp.envp = L->envp;
 	sp.chan_fd = sv[1];
 	sp.err_fd = ep[1];
-	r = mg__spawn(&sp);
-	close(sv[1]);
-	close(ep[1]);
-	sv[1] = ep[1] = -1;
-	if (r != 0)
-		goto fail;
-	mg__conn_launched(L->c, sv[0], ep[0], sp.pid, sp.pidfd);
-	launch_free(L);
-	return;
-fail:
+	if ((r = mg__spawn(&sp)) == 0) {
+		L->chan = sv[0];
+		L->errfd = ep[0];
+		L->pid = sp.pid;
+		L->pidfd = sp.pidfd;
+		sv[0] = ep[0] = -1;
+	}
+out:
 	for (int i = 0; i < 2; i++) {
 		if (sv[i] >= 0)
 			close(sv[i]);
 		if (ep[i] >= 0)
 			close(ep[i]);
 	}
-	mg__conn_launch_failed(L->c, MG_ECONNECT, "cannot run %s: %s", launch_what(L),
-	                       mg_strerror(r));
+	L->r = r;
+}
+
+/* Hands the child (or the failure) to the connector.  Thread: broker. */
+static void launch_finish(void *arg)
+{
+	struct launch *L = arg;
+
+	if (L->r == 0)
+		mg__conn_launched(L->c, L->chan, L->errfd, L->pid, L->pidfd);
+	else
+		mg__conn_launch_failed(L->c, MG_ECONNECT, "cannot run %s: %s", launch_what(L),
+		                       mg_strerror(L->r));
 	launch_free(L);
+}
+
+/* Thread: the broker's helper. */
+static void launch_job(void *arg)
+{
+	struct launch *L = arg;
+
+	launch_spawn(L);
+	/* Only -ENOMEM can refuse a forced post, and the connector must hear
+	 * back: its context's free waits for it. */
+	while (mg__broker_post_force(L->broker, launch_finish, L) != 0)
+		usleep(1000);
+}
+
+/* Thread: broker (when the helper could not take the launch). */
+static void launch_cb(void *arg)
+{
+	launch_spawn(arg);
+	launch_finish(arg);
 }
 
 static int launch_prepare(struct mg_context *c, const struct mg_connect_opts *o, struct launch *L)
@@ -227,7 +264,9 @@ void mg__local_start(struct mg_context *c, const struct mg_connect_opts *o, mg_c
 		launch_free(L);
 		return;
 	}
-	if ((r = mg__conn_post(c, launch_cb, L)) != 0) {
+	L->broker = c->router->broker;
+	if (mg__conn_post_helper(c, launch_job, L) != 0 &&
+	    (r = mg__conn_post(c, launch_cb, L)) != 0) {
 		mg__conn_launch_failed(c, r, "the router is shutting down");
 		launch_free(L);
 	}

@@ -87,7 +87,8 @@ static int child_main(void *arg)
 		goto fail;
 	if (sp->ctty && (setsid() < 0 || ioctl(sp->ctty_fd, TIOCSCTTY, 0) != 0))
 		goto fail;
-	/* Die with the thread that made us: the broker (see mg__spawn()). */
+	/* Die with the thread that made us: the broker or its helper, which
+	 * live as long as the router (see local.c). */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
 		goto fail;
 	if (getppid() != a->parent) {

@@ -16,12 +16,26 @@ struct mg_chain {
 
 static atomic_llong next_chain = 1;
 
+char *mg__call_wrap_fmt(const char *fmt, char *small, size_t size)
+{
+	size_t flen = strlen(fmt);
+	char *w = small;
+
+	if (flen + 3 > size && (w = mg__malloc(flen + 3)) == NULL)
+		return NULL;
+	w[0] = '(';
+	memcpy(w + 1, fmt, flen);
+	w[flen + 1] = ')';
+	w[flen + 2] = '\0';
+	return w;
+}
+
 /* Builds the CALL_FUNCTION message for fn(fmt...). */
 static int build(struct mg_context *c, const char *fn, int64_t chain, const char *fmt, va_list ap,
                  struct mg_msg **msgp)
 {
-	char small[256], *wrapped = small;
-	size_t n = fn ? strlen(fn) : 0, flen = strlen(fmt ? fmt : "");
+	char small[256], *wrapped;
+	size_t n = fn ? strlen(fn) : 0;
 	struct mg_msg *m;
 	int rc;
 
@@ -31,13 +45,8 @@ static int build(struct mg_context *c, const char *fn, int64_t chain, const char
 		                    MG_FUNCTION_NAME_MAX - 1);
 		return MG_ELIMIT;
 	}
-	/* The arguments travel as one array: wrap fmt in a tuple. */
-	if (flen + 3 > sizeof(small) && (wrapped = mg__malloc(flen + 3)) == NULL)
+	if ((wrapped = mg__call_wrap_fmt(fmt ? fmt : "", small, sizeof(small))) == NULL)
 		return -ENOMEM;
-	wrapped[0] = '(';
-	memcpy(wrapped + 1, fmt ? fmt : "", flen);
-	wrapped[flen + 1] = ')';
-	wrapped[flen + 2] = '\0';
 	if ((rc = mg_msg_pack(&m, "aSi", (size_t)3, fn, n, chain)) == 0 &&
 	    (rc = mg_msg_vappend(m, wrapped, ap)) != 0)
 		mg_msg_free(m);

@@ -34,6 +34,10 @@ struct mg_call {
  * src_id and reply_to, read before returning): the dispatcher sends none
  * when it returns 0.  Thread: the dispatcher, inside the function. */
 void mg__call_defer(struct mg_call *call);
+/* Returns "(" fmt ")": in small when it fits in size bytes, else in memory
+ * the caller frees with mg__free() when it differs from small; NULL on
+ * -ENOMEM.  Call arguments travel as one array. */
+char *mg__call_wrap_fmt(const char *fmt, char *small, size_t size);
 
 /* error.c */
 int mg__error_code_for(const char *type);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "context/calls.h"
+#include "wire/msgpack.h"
 
 #define FAILED_CHAINS 256
 
@@ -175,14 +176,12 @@ void mg__dispatch_run(void)
 
 int mg_call_args(struct mg_call *call, const char *fmt, ...)
 {
-	char small[256], *wrapped = small;
-	size_t flen = strlen(fmt);
+	char small[256], *wrapped;
 	va_list ap;
 	int rc;
 
-	if (flen + 3 > sizeof(small) && (wrapped = mg__malloc(flen + 3)) == NULL)
+	if ((wrapped = mg__call_wrap_fmt(fmt, small, sizeof(small))) == NULL)
 		return -ENOMEM;
-	snprintf(wrapped, flen + 3, "(%s)", fmt);
 	va_start(ap, fmt);
 	rc = mg_msg_vread(call->msg, wrapped, ap);
 	va_end(ap);
@@ -198,6 +197,37 @@ int mg_call_args(struct mg_call *call, const char *fmt, ...)
 	return 0;
 }
 
+/*
+ * A function returning one 'v' value that lies inside its own call message
+ * (mg.echo, or any function handing an argument back as it came) gets a
+ * reply that refers to those bytes instead of a copy of them: for a large
+ * argument the copy would cost more than the rest of the call.  Returns 1
+ * when *mp was made, 0 to pack as usual, or an error.
+ */
+#define VIEW_MIN ((size_t)64 << 10)
+
+static int return_view(struct mg_call *call, const char *fmt, va_list ap, struct mg_msg **mp)
+{
+	const struct mg_msg *in = call->msg;
+	const uint8_t *v;
+	uintptr_t start;
+	size_t n;
+	int rc;
+
+	if (strcmp(fmt, "v") != 0 || in == NULL)
+		return 0;
+	v = va_arg(ap, const void *);
+	n = va_arg(ap, size_t);
+	start = (uintptr_t)in->payload.data;
+	if (n < VIEW_MIN || (uintptr_t)v < start || (uintptr_t)v - start > in->payload.len ||
+	    n > in->payload.len - ((uintptr_t)v - start))
+		return 0;
+	if ((rc = mg__mp_check_one(v, n)) != 0 || (rc = mg__msg_new_view(call->msg, v, n, mp)) != 0)
+		return rc;
+	(*mp)->hdr.flags = MG_ENC_MSGPACK;
+	return 1;
+}
+
 int mg_call_return(struct mg_call *call, const char *fmt, ...)
 {
 	struct mg_msg *m;
@@ -205,8 +235,15 @@ int mg_call_return(struct mg_call *call, const char *fmt, ...)
 	int rc;
 
 	va_start(ap, fmt);
-	rc = mg_msg_vpack(&m, fmt, ap);
+	rc = return_view(call, fmt, ap, &m);
 	va_end(ap);
+	if (rc == 1) {
+		rc = 0;
+	} else if (rc == 0) {
+		va_start(ap, fmt);
+		rc = mg_msg_vpack(&m, fmt, ap);
+		va_end(ap);
+	}
 	if (rc != 0)
 		return rc;
 	mg_msg_free(call->reply);

@@ -1,7 +1,9 @@
 /*
  * broker.c: the event loop.  One thread per router owns every fd: it waits
  * in epoll, runs due timers, and runs commands other threads post through
- * a mutex-protected queue and an eventfd kick.
+ * a mutex-protected queue and an eventfd kick.  A helper thread, started
+ * on first use, runs the jobs that would hold the loop up (spawning a
+ * child waits for its exec) and lives exactly as long as the loop.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -30,6 +32,13 @@ struct mg_broker {
 	bool stop;     /* the loop should exit (broker thread only) */
 	struct mg_timer_heap timers;
 	struct mg_broker_hook *hooks; /* stop hooks (broker thread only) */
+
+	/* The helper thread and its jobs, under lock. */
+	pthread_t helper;
+	pthread_cond_t helper_cond;
+	struct cmd *jobs;
+	size_t njobs, jobs_cap;
+	bool helper_started, helper_stop;
 };
 
 int64_t mg__now_ns(void)
@@ -110,6 +119,75 @@ bool mg__broker_on_thread(const struct mg_broker *b)
 	return current == b;
 }
 
+/* ---- the helper thread ----------------------------------------------- */
+
+static void *helper_loop(void *arg)
+{
+	struct mg_broker *b = arg;
+
+	pthread_mutex_lock(&b->lock);
+	for (;;) {
+		struct cmd job;
+
+		while (b->njobs == 0 && !b->helper_stop)
+			pthread_cond_wait(&b->helper_cond, &b->lock);
+		if (b->njobs == 0)
+			break;
+		job = b->jobs[0];
+		memmove(b->jobs, b->jobs + 1, --b->njobs * sizeof(*b->jobs));
+		pthread_mutex_unlock(&b->lock);
+		job.fn(job.arg);
+		pthread_mutex_lock(&b->lock);
+	}
+	pthread_mutex_unlock(&b->lock);
+	return NULL;
+}
+
+/* Thread: broker, once its loop has ended.  Queued jobs still run. */
+static void helper_join(struct mg_broker *b)
+{
+	bool started;
+
+	pthread_mutex_lock(&b->lock);
+	b->helper_stop = true;
+	started = b->helper_started;
+	pthread_cond_signal(&b->helper_cond);
+	pthread_mutex_unlock(&b->lock);
+	if (started)
+		pthread_join(b->helper, NULL);
+}
+
+int mg__broker_post_helper(struct mg_broker *b, mg_cmd_cb fn, void *arg)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&b->lock);
+	if (b->stopping || b->helper_stop) {
+		r = MG_ESHUTDOWN;
+	} else if (b->njobs == b->jobs_cap) {
+		size_t ncap = b->jobs_cap ? b->jobs_cap * 2 : 16;
+		struct cmd *n = mg__realloc(b->jobs, ncap * sizeof(*n));
+		if (n == NULL) {
+			r = -ENOMEM;
+		} else {
+			b->jobs = n;
+			b->jobs_cap = ncap;
+		}
+	}
+	if (r == 0 && !b->helper_started) {
+		if ((r = -pthread_create(&b->helper, NULL, helper_loop, b)) == 0)
+			b->helper_started = true;
+	}
+	if (r == 0) {
+		b->jobs[b->njobs++] = (struct cmd){fn, arg};
+		pthread_cond_signal(&b->helper_cond);
+	}
+	pthread_mutex_unlock(&b->lock);
+	return r;
+}
+
+/* ---- the loop ---------------------------------------------------------- */
+
 static void *loop(void *arg)
 {
 	struct mg_broker *b = arg;
@@ -117,7 +195,13 @@ static void *loop(void *arg)
 
 	current = b;
 	while (!b->stop) {
-		int n, i, timeout = mg__timers_next_ms(&b->timers, mg__now_ms());
+		int64_t now = mg__now_ms();
+		int n, i, timeout = mg__timers_next_ms(&b->timers, now);
+		int trim = mg__bigbuf_trim(now);
+
+		/* Wake up in time to give back cached large buffers. */
+		if (trim >= 0 && (timeout < 0 || trim < timeout))
+			timeout = trim;
 
 		n = epoll_wait(b->epfd, ev, 64, timeout);
 		if (n < 0 && errno != EINTR) {
@@ -130,6 +214,9 @@ static void *loop(void *arg)
 		}
 		run_timers(b);
 	}
+	/* The helper finishes its jobs first: what they post back (forced)
+	 * then runs below with the rest. */
+	helper_join(b);
 	/* Commands posted before stopping still run, so none is lost; they
 	 * may post more while they run. */
 	for (;;) {
@@ -169,6 +256,7 @@ int mg__broker_new(struct mg_broker **brokerp)
 	b->waker.fd = -1;
 	mg__timers_init(&b->timers);
 	pthread_mutex_init(&b->lock, NULL);
+	pthread_cond_init(&b->helper_cond, NULL);
 	b->epfd = epoll_create1(EPOLL_CLOEXEC);
 	b->waker.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (b->epfd < 0 || b->waker.fd < 0) {
@@ -188,6 +276,7 @@ fail:
 		close(b->waker.fd);
 	if (b->epfd >= 0)
 		close(b->epfd);
+	pthread_cond_destroy(&b->helper_cond);
 	pthread_mutex_destroy(&b->lock);
 	mg__free(b);
 	return r;
@@ -227,6 +316,11 @@ static int post(struct mg_broker *b, mg_cmd_cb fn, void *arg, bool force)
 int mg__broker_post(struct mg_broker *b, mg_cmd_cb fn, void *arg)
 {
 	return post(b, fn, arg, false);
+}
+
+int mg__broker_post_force(struct mg_broker *b, mg_cmd_cb fn, void *arg)
+{
+	return post(b, fn, arg, true);
 }
 
 struct sync_call {
@@ -282,7 +376,9 @@ void mg__broker_free(struct mg_broker *b)
 	close(b->waker.fd);
 	close(b->epfd);
 	mg__timers_fini(&b->timers);
+	pthread_cond_destroy(&b->helper_cond);
 	pthread_mutex_destroy(&b->lock);
+	mg__free(b->jobs);
 	mg__free(b->cmds);
 	mg__free(b->spare);
 	mg__free(b);

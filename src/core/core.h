@@ -92,11 +92,31 @@ struct mg_msg {
 	struct mg_strcopy *copies; /* NUL-terminated copies made by 's' reads */
 	struct mg_router *router;  /* router that delivered it, for 'h' reads */
 	bool wipe;                 /* holds a secret: zeroed when freed */
+	bool big;                  /* payload storage is from mg__bigbuf_get() */
+	struct mg_msg *viewed;     /* payload is bytes of this message (a view) */
 };
 
 /* Creates a message that adopts data (allocated with mg__malloc, len bytes)
  * as its payload.  On failure data is freed. */
 int mg__msg_adopt(uint8_t *data, size_t len, struct mg_msg **msgp);
+
+/* Large payload storage (bigbuf.c): *capp >= len bytes, free with
+ * mg__bigbuf_put().  Returns 0, -ENOMEM or -errno.  Thread: any. */
+#define MG_BIGBUF_MIN ((size_t)1 << 20)
+int mg__bigbuf_get(size_t len, uint8_t **datap, size_t *capp);
+/* Grows storage from mg__bigbuf_get() to at least len bytes, keeping its
+ * contents; on failure it is left as it was. */
+int mg__bigbuf_grow(uint8_t **datap, size_t *capp, size_t len);
+void mg__bigbuf_put(uint8_t *data, size_t cap);
+/* Unmaps cached buffers unused for a while; returns the ms until the next
+ * one is due, or -1 when none is cached.  The broker loop calls it. */
+int mg__bigbuf_trim(int64_t now_ms);
+
+/* Creates a message whose payload is the len bytes at p inside parent's
+ * payload, without copying them: the new message holds a reference to
+ * parent until it is freed (or appended to, which copies first).  Caller
+ * frees.  Thread: any. */
+int mg__msg_new_view(struct mg_msg *parent, const uint8_t *p, size_t len, struct mg_msg **msgp);
 
 /* Returns a NUL-terminated copy of p[0..n) that lives as long as the
  * message, or NULL on -ENOMEM.  Thread: the message's owner. */
@@ -130,6 +150,17 @@ bool mg__broker_on_thread(const struct mg_broker *b);
 /* Runs fn(arg) on the broker thread soon.  Thread: any.  Returns
  * MG_ESHUTDOWN once the broker is stopping (fn will not run), -ENOMEM. */
 int mg__broker_post(struct mg_broker *b, mg_cmd_cb fn, void *arg);
+/* Runs fn(arg) on the broker's helper thread soon, in posting order: for
+ * work that would hold the loop up.  The helper is started on first use
+ * and joined once the loop has ended, before the broker's last commands
+ * run, so a job may report back with mg__broker_post_force(); it must not
+ * wait for the broker.  Children it spawns die with it (PR_SET_PDEATHSIG),
+ * that is with the broker.  Thread: any.  MG_ESHUTDOWN once the broker is
+ * stopping, -ENOMEM, or a pthread_create() error. */
+int mg__broker_post_helper(struct mg_broker *b, mg_cmd_cb fn, void *arg);
+/* mg__broker_post(), accepted even while the broker stops (fn still runs).
+ * Thread: the broker's helper.  0 or -ENOMEM. */
+int mg__broker_post_force(struct mg_broker *b, mg_cmd_cb fn, void *arg);
 /* Runs fn(arg) on the broker thread and waits for it; inline when called
  * on the broker thread.  MG_ESHUTDOWN when the broker is stopping. */
 int mg__broker_call(struct mg_broker *b, mg_cmd_cb fn, void *arg);

@@ -3,6 +3,7 @@
  * MessagePack side (append/read) lives in router/msg_fmt.c.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "core/core.h"
@@ -15,6 +16,85 @@ struct mg_strcopy {
 	char text[];
 };
 
+/*
+ * Payload storage: the heap for small payloads; from MG_BIGBUF_MIN on,
+ * storage from bigbuf.c, which costs few or no page faults to fill and
+ * grows without copying.  A 64 MiB payload in fresh heap memory spends
+ * longer faulting its pages in than copying into them.
+ */
+static int payload_grow(struct mg_buf *b, size_t need, size_t cap)
+{
+	struct mg_msg *m = (struct mg_msg *)((char *)b - offsetof(struct mg_msg, payload));
+	uint8_t *p;
+	size_t ncap;
+	int r;
+
+	if (m->big)
+		return mg__bigbuf_grow(&b->data, &b->cap, need);
+	if (need < MG_BIGBUF_MIN) {
+		if ((p = mg__realloc(b->data, cap)) == NULL)
+			return -ENOMEM;
+		b->data = p;
+		b->cap = cap;
+		return 0;
+	}
+	if ((r = mg__bigbuf_get(need, &p, &ncap)) != 0)
+		return r;
+	if (b->len > 0)
+		memcpy(p, b->data, b->len);
+	mg__free(b->data);
+	b->data = p;
+	b->cap = ncap;
+	m->big = true;
+	return 0;
+}
+
+static void payload_release(struct mg_buf *b)
+{
+	struct mg_msg *m = (struct mg_msg *)((char *)b - offsetof(struct mg_msg, payload));
+
+	if (m->big)
+		mg__bigbuf_put(b->data, b->cap);
+	else
+		mg__free(b->data);
+	m->big = false;
+}
+
+static const struct mg_buf_store payload_store = {payload_grow, payload_release};
+
+/* A view's payload is borrowed from the viewed message: growing it copies
+ * the bytes into storage of its own first. */
+static int view_grow(struct mg_buf *b, size_t need, size_t cap)
+{
+	struct mg_msg *m = (struct mg_msg *)((char *)b - offsetof(struct mg_msg, payload));
+	struct mg_buf old = *b;
+	int r;
+
+	b->data = NULL;
+	b->len = b->cap = 0;
+	b->store = &payload_store;
+	if ((r = payload_grow(b, need, cap)) != 0) {
+		*b = old;
+		return r;
+	}
+	if (old.len > 0)
+		memcpy(b->data, old.data, old.len);
+	b->len = old.len;
+	mg_msg_free(m->viewed);
+	m->viewed = NULL;
+	return 0;
+}
+
+static void view_release(struct mg_buf *b)
+{
+	struct mg_msg *m = (struct mg_msg *)((char *)b - offsetof(struct mg_msg, payload));
+
+	mg_msg_free(m->viewed);
+	m->viewed = NULL;
+}
+
+static const struct mg_buf_store view_store = {view_grow, view_release};
+
 static struct mg_msg *msg_alloc(void)
 {
 	struct mg_msg *m = mg__calloc(1, sizeof(*m));
@@ -23,6 +103,7 @@ static struct mg_msg *msg_alloc(void)
 		return NULL;
 	atomic_init(&m->refs, 1);
 	mg__buf_init(&m->payload, PAYLOAD_MAX);
+	m->payload.store = &payload_store;
 	return m;
 }
 
@@ -69,6 +150,21 @@ int mg_msg_new_raw(const void *data, size_t len, struct mg_msg **msgp)
 	return 0;
 }
 
+int mg__msg_new_view(struct mg_msg *parent, const uint8_t *p, size_t len, struct mg_msg **msgp)
+{
+	struct mg_msg *m = msg_alloc();
+
+	if (m == NULL)
+		return -ENOMEM;
+	m->viewed = mg_msg_ref(parent);
+	m->payload.store = &view_store;
+	m->payload.data = (uint8_t *)p;
+	m->payload.len = m->payload.cap = len;
+	m->hdr.len = (uint32_t)len;
+	*msgp = m;
+	return 0;
+}
+
 int mg__msg_adopt(uint8_t *data, size_t len, struct mg_msg **msgp)
 {
 	struct mg_msg *m = msg_alloc();
@@ -102,7 +198,7 @@ void mg_msg_free(struct mg_msg *msg)
 			explicit_bzero(c->text, strlen(c->text));
 		mg__free(c);
 	}
-	if (msg->wipe && msg->payload.data != NULL)
+	if (msg->wipe && msg->payload.data != NULL && msg->viewed == NULL)
 		explicit_bzero(msg->payload.data, msg->payload.cap);
 	mg__buf_fini(&msg->payload);
 	mg__free(msg);

@@ -25,6 +25,11 @@ static int should_fail(void)
 	return left == 1;
 }
 
+bool mg__alloc_fail_now(void)
+{
+	return should_fail() != 0;
+}
+
 void *mg__malloc(size_t n)
 {
 	if (should_fail())

@@ -17,11 +17,15 @@ void mg__buf_init(struct mg_buf *b, size_t max)
 	b->len = 0;
 	b->cap = 0;
 	b->max = max;
+	b->store = NULL;
 }
 
 void mg__buf_fini(struct mg_buf *b)
 {
-	mg__free(b->data);
+	if (b->store != NULL)
+		b->store->release(b);
+	else
+		mg__free(b->data);
 	b->data = NULL;
 	b->len = 0;
 	b->cap = 0;
@@ -44,6 +48,8 @@ int mg__buf_reserve(struct mg_buf *b, size_t n)
 		cap = cap > b->max / 2 ? b->max : cap * 2;
 	if (cap > b->max)
 		cap = b->max;
+	if (b->store != NULL)
+		return b->store->grow(b, need, cap);
 	p = mg__realloc(b->data, cap);
 	if (p == NULL)
 		return -ENOMEM;

@@ -27,6 +27,9 @@ char *mg__strdup(const char *s);
 /* Makes the Nth allocation from now fail (1 = the next one); 0 disables.
  * For tests only.  Thread: any. */
 void mg__alloc_fail_after(long n);
+/* Counts one allocation against mg__alloc_fail_after(); true when it is to
+ * fail.  For allocators that do not go through mg__malloc (core/bigbuf.c). */
+bool mg__alloc_fail_now(void);
 
 /* Sets the text returned by mg_errdetail() for this thread. */
 void mg__set_errdetail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -34,11 +37,26 @@ void mg__set_errdetail(const char *fmt, ...) __attribute__((format(printf, 1, 2)
 /* ------------------------------------------------------------------------ */
 /* Buffers: a growable byte array with a mandatory maximum. */
 
+struct mg_buf_store;
+
 struct mg_buf {
 	uint8_t *data;
-	size_t len; /* bytes written */
-	size_t cap; /* bytes allocated */
-	size_t max; /* len may never exceed this */
+	size_t len;                       /* bytes written */
+	size_t cap;                       /* bytes allocated */
+	size_t max;                       /* len may never exceed this */
+	const struct mg_buf_store *store; /* NULL: mg__realloc / mg__free */
+};
+
+/* Storage other than the heap for a buffer (core/msg.c gives large message
+ * payloads storage that is cheap to fill).  grow makes data hold at least
+ * need bytes, keeping the first len (cap is what doubling would give);
+ * returns 0 or a negative errno and leaves the buffer as it was on
+ * failure.
+ * release frees data (which may be NULL).  Set right after
+ * mg__buf_init(). */
+struct mg_buf_store {
+	int (*grow)(struct mg_buf *b, size_t need, size_t cap);
+	void (*release)(struct mg_buf *b);
 };
 
 /* Initialises an empty buffer that may grow to max bytes. */
@@ -53,7 +71,8 @@ int mg__buf_put_u8(struct mg_buf *b, uint8_t v);
 int mg__buf_put_u16(struct mg_buf *b, uint16_t v);
 int mg__buf_put_u32(struct mg_buf *b, uint32_t v);
 int mg__buf_put_u64(struct mg_buf *b, uint64_t v);
-/* Takes ownership of the storage; caller frees with mg__free(). */
+/* Takes ownership of the storage; caller frees with mg__free().  Not for a
+ * buffer with a store. */
 uint8_t *mg__buf_steal(struct mg_buf *b, size_t *lenp);
 
 /* Big-endian helpers on raw memory (no bounds: callers check). */
