@@ -523,6 +523,14 @@ int mg_vcall(struct mg_context *ctx, const char *fn, struct mg_msg **replyp, con
 int mg_call_async(struct mg_context *ctx, const char *fn, struct mg_receiver **rxp, const char *fmt,
                   ...);
 
+/* mg_call_async() with arguments already packed: args is exactly one
+ * MessagePack array (len bytes, copied) whose elements are the arguments,
+ * for callers that build them elsewhere (the mitogen tool turns JSON into
+ * MessagePack).  -EINVAL when args is not one complete array.  Caller frees
+ * the receiver.  Thread: any but the broker. */
+int mg_call_packed_async(struct mg_context *ctx, const char *fn, const void *args, size_t len,
+                         struct mg_receiver **rxp);
+
 /* Calls without asking for a reply. */
 int mg_call_no_reply(struct mg_context *ctx, const char *fn, const char *fmt, ...);
 

@@ -102,6 +102,19 @@ if try_prog static $(pkg-config --static --libs mitogen | sed 's/-lmitogen\b/-l:
 		bad static_is_static "$(readelf -d "$tmp/static" | grep NEEDED)"
 	fi
 fi
+# The command-line tool and its man page.
+if [ -x "$prefix/bin/mitogen" ] &&
+	out=$("$prefix/bin/mitogen" run --local 1 -- echo installed 2>&1) &&
+	[ "$out" = "local: installed" ]; then
+	ok cli_tool
+else
+	bad cli_tool "$prefix/bin/mitogen run --local 1 -- echo installed:" "${out:-missing}"
+fi
+if [ -n "$(find "$prefix" -path '*/man1/mitogen.1' -print -quit)" ]; then
+	ok cli_man_page
+else
+	bad cli_man_page "no man1/mitogen.1 under $prefix"
+fi
 # Shared: plain pkg-config --libs, as most users build; it must find the
 # installed SONAME.
 # shellcheck disable=SC2046

@@ -822,3 +822,33 @@ TEST(unidirectional_keeps_a_hostile_grandchild_from_every_sibling)
 	expect_alive(t.other);
 	htree_free(&t);
 }
+
+TEST(packed_arguments_call_as_the_format_would)
+{
+	struct mg_router *r = master();
+	struct mg_context *c = fork_child(r, 1, "child-1");
+	static const uint8_t two_three[] = {0x92, 0x02, 0x03}, one[] = {0x91, 0x07};
+	static const uint8_t not_array[] = {0x02}, truncated[] = {0x92, 0x02};
+	struct mg_receiver *rx;
+	struct mg_msg *reply;
+	int64_t sum;
+
+	CHECK_OK(mg_context_wait_ready(c, 1000));
+	CHECK_OK(mg_call_packed_async(c, "add", two_three, sizeof(two_three), &rx));
+	CHECK_OK(mg_call_wait(rx, 5000, &reply));
+	mg_receiver_free(rx);
+	CHECK_OK(mg_msg_read(reply, "i", &sum));
+	CHECK_EQ(sum, 5);
+	mg_msg_free(reply);
+	/* Arguments that do not fit the function are the callee's ArgumentError. */
+	CHECK_OK(mg_call_packed_async(c, "add", one, sizeof(one), &rx));
+	CHECK_EQ(mg_call_wait(rx, 5000, &reply), MG_EARGS);
+	mg_receiver_free(rx);
+	/* What is not one whole array never leaves. */
+	CHECK_EQ(mg_call_packed_async(c, "add", not_array, sizeof(not_array), &rx), -EINVAL);
+	CHECK_EQ(mg_call_packed_async(c, "add", truncated, sizeof(truncated), &rx), -EINVAL);
+	CHECK_EQ(mg_call_packed_async(c, "add", NULL, 0, &rx), -EINVAL);
+	CHECK_OK(mg_context_shutdown(c, 2000));
+	mg_context_free(c);
+	mg_router_free(r);
+}

@@ -87,6 +87,13 @@ static int child_main(void *arg)
 		goto fail;
 	if (sp->ctty && (setsid() < 0 || ioctl(sp->ctty_fd, TIOCSCTTY, 0) != 0))
 		goto fail;
+	/* Without a pty of its own a child still leaves the caller's session:
+	 * Ctrl-C at the caller's terminal must reach the caller alone, which
+	 * then stops its contexts in order (an ssh killed by it would drop its
+	 * context before the commands there were stopped), and a child cannot
+	 * prompt on the caller's terminal behind its back. */
+	if (!sp->ctty && setsid() < 0)
+		goto fail;
 	/* Die with the thread that made us: the broker or its helper, which
 	 * live as long as the router (see local.c). */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "context/calls.h"
+#include "wire/msgpack.h"
 
 struct mg_chain {
 	struct mg_context *ctx;
@@ -30,6 +31,17 @@ char *mg__call_wrap_fmt(const char *fmt, char *small, size_t size)
 	return w;
 }
 
+/* A function name must fit the callee's table. */
+static int check_name(struct mg_context *c, const char *fn, size_t n)
+{
+	if (n > 0 && n < MG_FUNCTION_NAME_MAX)
+		return 0;
+	mg__error_set_local(MG_ELIMIT, MG_ERR_ARGS, c->name, fn ? fn : "",
+	                    "function name of %zu bytes: the limit is %d", n,
+	                    MG_FUNCTION_NAME_MAX - 1);
+	return MG_ELIMIT;
+}
+
 /* Builds the CALL_FUNCTION message for fn(fmt...). */
 static int build(struct mg_context *c, const char *fn, int64_t chain, const char *fmt, va_list ap,
                  struct mg_msg **msgp)
@@ -39,12 +51,8 @@ static int build(struct mg_context *c, const char *fn, int64_t chain, const char
 	struct mg_msg *m;
 	int rc;
 
-	if (n == 0 || n >= MG_FUNCTION_NAME_MAX) {
-		mg__error_set_local(MG_ELIMIT, MG_ERR_ARGS, c->name, fn ? fn : "",
-		                    "function name of %zu bytes: the limit is %d", n,
-		                    MG_FUNCTION_NAME_MAX - 1);
-		return MG_ELIMIT;
-	}
+	if ((rc = check_name(c, fn, n)) != 0)
+		return rc;
 	if ((wrapped = mg__call_wrap_fmt(fmt ? fmt : "", small, sizeof(small))) == NULL)
 		return -ENOMEM;
 	if ((rc = mg_msg_pack(&m, "aSi", (size_t)3, fn, n, chain)) == 0 &&
@@ -57,16 +65,14 @@ static int build(struct mg_context *c, const char *fn, int64_t chain, const char
 	return rc;
 }
 
-static int send_call(struct mg_context *c, const char *fn, int64_t chain, bool want_reply,
-                     struct mg_receiver **rxp, const char *fmt, va_list ap)
+/* Sends a built CALL_FUNCTION message (taking ownership of it), with a
+ * reply receiver bound to the callee when rxp is not NULL. */
+static int send_built(struct mg_context *c, struct mg_msg *m, struct mg_receiver **rxp)
 {
 	struct mg_receiver *rx = NULL;
-	struct mg_msg *m;
 	int rc;
 
-	if ((rc = build(c, fn, chain, fmt, ap, &m)) != 0)
-		return rc;
-	if (want_reply) {
+	if (rxp != NULL) {
 		if ((rc = mg_receiver_new(c->router, c->id, MG_POLICY_ANY, &rx)) != 0) {
 			mg_msg_free(m);
 			return rc;
@@ -80,6 +86,37 @@ static int send_call(struct mg_context *c, const char *fn, int64_t chain, bool w
 	if (rxp != NULL)
 		*rxp = rx;
 	return 0;
+}
+
+static int send_call(struct mg_context *c, const char *fn, int64_t chain, bool want_reply,
+                     struct mg_receiver **rxp, const char *fmt, va_list ap)
+{
+	struct mg_msg *m;
+	int rc;
+
+	if ((rc = build(c, fn, chain, fmt, ap, &m)) != 0)
+		return rc;
+	return send_built(c, m, want_reply ? rxp : NULL);
+}
+
+int mg_call_packed_async(struct mg_context *c, const char *fn, const void *args, size_t len,
+                         struct mg_receiver **rxp)
+{
+	size_t n = fn ? strlen(fn) : 0;
+	struct mg_msg *m;
+	struct mg_mpr r;
+	int rc;
+
+	/* The arguments must be exactly one MessagePack array: the callee
+	 * reads them as the call's tuple. */
+	mg__mpr_init(&r, args, len);
+	if (args == NULL || mg__mp_check_one(args, len) != 0 || mg__mpr_peek(&r) != MG_MP_ARRAY)
+		return -EINVAL;
+	if ((rc = check_name(c, fn, n)) != 0)
+		return rc;
+	if ((rc = mg_msg_pack(&m, "aSiv", (size_t)3, fn, n, (int64_t)0, args, len)) != 0)
+		return rc;
+	return send_built(c, m, rxp);
 }
 
 int mg_call_result(struct mg_msg *reply)

@@ -99,6 +99,12 @@ int mg__child_serve(int rfd, int wfd, const struct mg_boot *boot)
 	int rc, same = rfd == wfd;
 
 	signal(SIGPIPE, SIG_IGN);
+	/* A context's life is its parent's to end.  Ctrl-C at a terminal
+	 * signals the whole foreground process group, local children
+	 * included; a child killed by it would orphan the commands it runs
+	 * (they have sessions of their own) instead of letting the parent
+	 * stop them.  Commands start with default dispositions (exec). */
+	signal(SIGINT, SIG_IGN);
 	if ((rfd = lift(rfd)) < 0 || (wfd = same ? rfd : lift(wfd)) < 0)
 		return 2;
 	mg_router_opts_init(&o);

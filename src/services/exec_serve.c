@@ -25,11 +25,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "services/exec.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434 /* the same number on every architecture */
+#endif
 
 const char *const mg__exec_services[] = {"mg.exec", NULL};
 
@@ -50,6 +55,8 @@ struct job {
 	uint64_t acked; /* output bytes the caller has consumed */
 	bool gone;      /* the caller went away: discard output */
 	bool reaped;    /* the pid may be reused: never signal it again */
+	/* On the live list until reaped. */
+	struct job *live_prev, *live_next;
 };
 
 static int64_t now_ms(void)
@@ -66,6 +73,53 @@ static void kill_group(struct job *j, int sig)
 	if (!j->reaped)
 		kill(-j->proc.pid, sig);
 	pthread_mutex_unlock(&j->lock);
+}
+
+/* Jobs whose process has not been reaped.  A context whose parent goes
+ * away exits soon after, and the control threads that would then kill its
+ * commands may not get to run first: exit() kills what is left, so a
+ * command never outlives the context that ran it. */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct job *live_head;
+static pthread_once_t live_once = PTHREAD_ONCE_INIT;
+
+static void live_kill_all(void)
+{
+	struct job *j;
+
+	pthread_mutex_lock(&live_lock);
+	for (j = live_head; j != NULL; j = j->live_next)
+		kill_group(j, SIGKILL);
+	pthread_mutex_unlock(&live_lock);
+}
+
+static void live_init(void)
+{
+	atexit(live_kill_all);
+}
+
+static void live_add(struct job *j)
+{
+	pthread_once(&live_once, live_init);
+	pthread_mutex_lock(&live_lock);
+	j->live_next = live_head;
+	if (live_head != NULL)
+		live_head->live_prev = j;
+	live_head = j;
+	pthread_mutex_unlock(&live_lock);
+}
+
+static void live_del(struct job *j)
+{
+	pthread_mutex_lock(&live_lock);
+	if (j->live_prev != NULL)
+		j->live_prev->live_next = j->live_next;
+	else if (live_head == j)
+		live_head = j->live_next;
+	if (j->live_next != NULL)
+		j->live_next->live_prev = j->live_prev;
+	j->live_prev = j->live_next = NULL;
+	pthread_mutex_unlock(&live_lock);
 }
 
 static void poke(int fd)
@@ -188,27 +242,36 @@ static void *stdin_main(void *arg)
 }
 
 /* Waits until the process has exited, without reaping it, so the control
- * thread may signal its group until the very moment it is reaped. */
+ * thread may signal its group until the very moment it is reaped.  A
+ * pidfd (Linux 5.3+) wakes us the moment it exits; without one, polling
+ * backs off from 1 ms to 50 ms. */
 static void await_exit(struct job *j, int64_t deadline, bool *timed_out)
 {
+	int pidfd = (int)syscall(SYS_pidfd_open, j->proc.pid, 0);
 	siginfo_t si;
-	int backoff = 1;
+	int backoff = 1, tmo;
 
 	for (;;) {
 		memset(&si, 0, sizeof(si));
 		if (waitid(P_PID, (id_t)j->proc.pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
 		    si.si_pid == j->proc.pid)
-			return;
+			break;
 		if (deadline != 0 && !*timed_out && now_ms() >= deadline) {
 			kill_group(j, SIGKILL);
 			*timed_out = true;
 		}
-		struct pollfd pf = {.fd = j->wake_fd, .events = POLLIN};
-		if (poll(&pf, 1, backoff) > 0)
+		tmo = backoff;
+		if (pidfd >= 0)
+			tmo = deadline != 0 && !*timed_out ? (int)(deadline - now_ms()) : -1;
+		struct pollfd pf[2] = {{.fd = j->wake_fd, .events = POLLIN},
+		                       {.fd = pidfd, .events = POLLIN}};
+		if (poll(pf, 2, tmo) > 0 && pf[0].revents != 0)
 			drain(j->wake_fd);
 		if (backoff < 50)
 			backoff *= 2;
 	}
+	if (pidfd >= 0)
+		close(pidfd);
 }
 
 static void job_free(struct job *j)
@@ -310,6 +373,7 @@ static void *pump_main(void *arg)
 	}
 	free(buf);
 	await_exit(j, deadline, &timed_out);
+	live_del(j);
 	pthread_mutex_lock(&j->lock);
 	j->reaped = true;
 	pthread_mutex_unlock(&j->lock);
@@ -368,6 +432,7 @@ static int exec_call(struct mg_call *call)
 		mg__svc_fail_errno(call, -rc, what);
 		goto fail;
 	}
+	live_add(j);
 	rc = mg_call_return(call, "ihh", (int64_t)j->proc.pid, ctl, in);
 	mg_sender_free(ctl);
 	mg_sender_free(in);

@@ -1,0 +1,563 @@
+/*
+ * bench_cli.c: the mitogen tool beside clush and pdsh, and the library's
+ * calls on connected targets beside Python Mitogen's.
+ *
+ * Targets: N (default 100) ssh aliases t001.. of the loopback sshd of
+ * tests/infra (127.0.0.1..60, so some addresses serve two aliases), made
+ * by a private ssh_config that every tool reads (-F), user mgtest, key
+ * login.  The infra must be up (bash tests/infra/env.sh up); the bench
+ * holds its lock shared, as the suites do.
+ *
+ *  1. One command on every target, the whole program timed from exec to
+ *     exit, each tool with a fan-out of N:
+ *       mitogen run -f N -H t[001-N] --ssh-config CFG -- true
+ *       clush -f N -w t[001-N] -o '-F CFG' true          (Debian clustershell)
+ *       pdsh -f N -R ssh -w t[001-N] true, PDSH_SSH_ARGS='-F CFG %h'  (Debian pdsh)
+ *     in alternating order, --rounds times; a missing tool is said so.
+ *  2. Targets already connected (what a program using the library, or
+ *     Python Mitogen, keeps): `true` run on all of them (one mg_exec_run
+ *     per target on a thread each, as the tool's workers do) and one
+ *     call on all of them (mg_call_async + wait), beside bench/cli_ref.py
+ *     doing call_async(subprocess.call, ['true']) and call_async(os.getpid)
+ *     on Python Mitogen contexts to the same targets.
+ *
+ * Prints a table and one JSON object (also to --json FILE).  Never asserts
+ * a time; the exit status is non-zero only when one of ours failed.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mitogen.h"
+
+#define MAX_TARGETS 1000
+
+struct stats {
+	double median, min, max;
+	int n;
+	char error[256];
+};
+
+static int ntargets = 100, rounds = 3, call_rounds = 10;
+static char cfg_path[256], tmpdir[64], hosts[64];
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void summarise(struct stats *s, double *v, int n)
+{
+	if (n == 0)
+		return;
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	s->n = n;
+	s->min = v[0];
+	s->max = v[n - 1];
+	s->median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* A program on PATH, or NULL. */
+static const char *on_path(const char *name, char *buf, size_t len)
+{
+	const char *path = getenv("PATH"), *p, *end;
+
+	for (p = path ? path : "/usr/bin:/bin"; *p; p = *end ? end + 1 : end) {
+		end = strchr(p, ':');
+		if (end == NULL)
+			end = p + strlen(p);
+		snprintf(buf, len, "%.*s/%s", (int)(end - p), p, name);
+		if (access(buf, X_OK) == 0)
+			return buf;
+	}
+	return NULL;
+}
+
+/* The value of key in the infra's infra.env, or NULL. */
+static const char *infra_get(const char *key, char *buf, size_t len)
+{
+	const char *dir = getenv("MG_INFRA_DIR");
+	char path[512], line[1024];
+	size_t n = strlen(key);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/infra.env", dir && *dir ? dir : "/run/mitogen-test");
+	if ((f = fopen(path, "re")) == NULL)
+		return NULL;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, key, n) == 0 && line[n] == '=') {
+			line[strcspn(line, "\n")] = '\0';
+			snprintf(buf, len, "%s", line + n + 1);
+			fclose(f);
+			return buf;
+		}
+	}
+	fclose(f);
+	return NULL;
+}
+
+/* Writes CFG: one Host block per alias, then the infra's client settings
+ * (the indented lines of its ssh_config) for all of them. */
+static int write_config(int naddrs)
+{
+	char infra_cfg[512], user[64], line[1024];
+	FILE *in, *out;
+	int i;
+
+	if (infra_get("MG_INFRA_SSH_CONFIG", infra_cfg, sizeof(infra_cfg)) == NULL ||
+	    infra_get("MG_INFRA_USER", user, sizeof(user)) == NULL)
+		return -1;
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/mg-bench-cli-XXXXXX");
+	if (mkdtemp(tmpdir) == NULL)
+		return -1;
+	snprintf(cfg_path, sizeof(cfg_path), "%s/ssh_config", tmpdir);
+	if ((in = fopen(infra_cfg, "re")) == NULL || (out = fopen(cfg_path, "we")) == NULL)
+		return -1;
+	for (i = 1; i <= ntargets; i++)
+		fprintf(out, "Host t%03d\n  HostName 127.0.0.%d\n", i, (i - 1) % naddrs + 1);
+	fprintf(out, "Host t*\n  User %s\n", user);
+	while (fgets(line, sizeof(line), in) != NULL)
+		if (line[0] == ' ' || line[0] == '\t')
+			fputs(line, out);
+	fclose(in);
+	return fclose(out) == 0 ? 0 : -1;
+}
+
+/* Runs argv (env entries added) with output to a log; its wall time in
+ * ms, or -1 (the log's tail in err) when it failed. */
+static double time_cmd(const char *const *argv, const char *env, char *err, size_t errlen)
+{
+	char log[128];
+	double t0 = now_ms(), t;
+	int status, fd;
+	pid_t pid;
+
+	snprintf(log, sizeof(log), "%s/log", tmpdir);
+	pid = fork();
+	if (pid == 0) {
+		fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		dup2(fd, 0);
+		if (env != NULL)
+			putenv((char *)env);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return -1;
+	t = now_ms() - t0;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return t;
+	if ((fd = open(log, O_RDONLY | O_CLOEXEC)) >= 0) {
+		ssize_t n = read(fd, err, errlen - 1);
+		err[n > 0 ? n : 0] = '\0';
+		err[strcspn(err, "\n")] = '\0';
+		close(fd);
+	}
+	if (err[0] == '\0')
+		snprintf(err, errlen, "exit status %d",
+		         WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	return -1;
+}
+
+/* ---- part 1: the tools ---------------------------------------------------- */
+
+enum { TOOL_MITOGEN, TOOL_CLUSH, TOOL_PDSH, NTOOLS };
+static const char *const tool_names[NTOOLS] = {"mitogen run", "clush", "pdsh"};
+static struct stats tool_stats[NTOOLS];
+
+static void bench_tools(const char *mitogen_bin)
+{
+	char fan[16], clush_opt[300], pdsh_env[320], path[512], err[256];
+	double samples[NTOOLS][64];
+	int n[NTOOLS] = {0}, r, k;
+	bool have[NTOOLS] = {true, true, true};
+
+	snprintf(fan, sizeof(fan), "%d", ntargets);
+	snprintf(clush_opt, sizeof(clush_opt), "-F %s", cfg_path);
+	snprintf(pdsh_env, sizeof(pdsh_env), "PDSH_SSH_ARGS=-F %s %%h", cfg_path);
+	if (on_path("clush", path, sizeof(path)) == NULL) {
+		have[TOOL_CLUSH] = false;
+		snprintf(tool_stats[TOOL_CLUSH].error, sizeof(tool_stats[0].error),
+		         "clush not installed (apt-get install clustershell)");
+	}
+	if (on_path("pdsh", path, sizeof(path)) == NULL) {
+		have[TOOL_PDSH] = false;
+		snprintf(tool_stats[TOOL_PDSH].error, sizeof(tool_stats[0].error),
+		         "pdsh not installed (apt-get install pdsh)");
+	}
+	for (r = 0; r < rounds && r < 64; r++) {
+		for (k = 0; k < NTOOLS; k++) {
+			int t = (k + r) % NTOOLS; /* alternate who goes first */
+			const char *const mit[] = {
+			        mitogen_bin,    "run",    "-f", fan,    "-H", hosts,
+			        "--ssh-config", cfg_path, "--", "true", NULL};
+			const char *const clu[] = {"clush", "-f",      fan,    "-w", hosts,
+			                           "-o",    clush_opt, "true", NULL};
+			const char *const pd[] = {"pdsh", "-f",  fan,    "-R", "ssh",
+			                          "-w",   hosts, "true", NULL};
+			double ms;
+
+			if (!have[t])
+				continue;
+			err[0] = '\0';
+			ms = time_cmd(t == TOOL_MITOGEN ? mit
+			              : t == TOOL_CLUSH ? clu
+			                                : pd,
+			              t == TOOL_PDSH ? pdsh_env : NULL, err, sizeof(err));
+			fprintf(stderr, "round %d: %-11s %s\n", r + 1, tool_names[t],
+			        ms < 0 ? err : "done");
+			if (ms < 0) {
+				snprintf(tool_stats[t].error, sizeof(tool_stats[t].error), "%s",
+				         err);
+				have[t] = false;
+				continue;
+			}
+			samples[t][n[t]++] = ms;
+		}
+	}
+	for (k = 0; k < NTOOLS; k++)
+		summarise(&tool_stats[k], samples[k], n[k]);
+}
+
+/* ---- part 2: connected targets ---------------------------------------------- */
+
+static struct stats ours_exec, ours_call, ref_exec, ref_call;
+static double ours_connect_ms, ref_connect_ms;
+static char ref_version[32];
+
+struct exec_arg {
+	struct mg_context *ctx;
+	int rc;
+};
+
+static void *exec_main(void *arg)
+{
+	struct exec_arg *a = arg;
+	const char *const argv[] = {"true", NULL};
+	struct mg_exec_opts o;
+	struct mg_exec_result res;
+
+	mg_exec_opts_init(&o);
+	o.argv = argv;
+	a->rc = mg_exec_run(a->ctx, &o, 4096, &res);
+	if (a->rc == 0 && res.status.exit_code != 0)
+		a->rc = -1;
+	mg_exec_result_fini(&res);
+	return NULL;
+}
+
+static int bench_connected(void)
+{
+	static struct mg_context *ctx[MAX_TARGETS];
+	static struct exec_arg args[MAX_TARGETS];
+	static pthread_t th[MAX_TARGETS];
+	static struct mg_receiver *rx[MAX_TARGETS];
+	const char *ssh_args[] = {"-F", cfg_path, NULL};
+	double ex[64], ca[64], t0;
+	struct mg_router *r;
+	int i, k, rc = 0;
+
+	if (mg_router_new(NULL, &r) != 0)
+		return -1;
+	t0 = now_ms();
+	for (i = 0; i < ntargets; i++) {
+		struct mg_connect_opts o;
+		char name[16];
+
+		snprintf(name, sizeof(name), "t%03d", i + 1);
+		mg_connect_opts_init(&o, MG_METHOD_SSH);
+		o.hostname = name;
+		o.ssh_args = ssh_args;
+		o.connect_timeout_ms = 120000;
+		if ((rc = mg_connect_start(r, &o, &ctx[i])) != 0)
+			break;
+	}
+	for (k = 0; k < i && rc == 0; k++)
+		if ((rc = mg_context_wait_ready(ctx[k], -1)) != 0)
+			fprintf(stderr, "connect t%03d: %s\n", k + 1, mg_errdetail());
+	ours_connect_ms = now_ms() - t0;
+	for (k = 0; k < call_rounds && k < 64 && rc == 0; k++) {
+		t0 = now_ms();
+		for (i = 0; i < ntargets; i++) {
+			args[i].ctx = ctx[i];
+			if (pthread_create(&th[i], NULL, exec_main, &args[i]) != 0)
+				exec_main(&args[i]), th[i] = 0;
+		}
+		for (i = 0; i < ntargets; i++) {
+			if (th[i] != 0)
+				pthread_join(th[i], NULL);
+			if (args[i].rc != 0)
+				rc = args[i].rc;
+		}
+		ex[k] = now_ms() - t0;
+		t0 = now_ms();
+		for (i = 0; i < ntargets && rc == 0; i++)
+			rc = mg_call_async(ctx[i], "mg.ping", &rx[i], "");
+		for (i = 0; i < ntargets; i++) {
+			struct mg_msg *m;
+
+			if (rx[i] != NULL && mg_call_wait(rx[i], -1, &m) == 0)
+				mg_msg_free(m);
+			else
+				rc = -1;
+			mg_receiver_free(rx[i]);
+			rx[i] = NULL;
+		}
+		ca[k] = now_ms() - t0;
+	}
+	if (rc == 0) {
+		summarise(&ours_exec, ex, k);
+		summarise(&ours_call, ca, k);
+	} else {
+		snprintf(ours_exec.error, sizeof(ours_exec.error), "failed: %s", mg_strerror(rc));
+	}
+	for (i = 0; i < ntargets; i++) {
+		if (ctx[i] != NULL)
+			mg_context_shutdown(ctx[i], 5000);
+		mg_context_free(ctx[i]);
+	}
+	mg_router_free(r);
+	return rc;
+}
+
+/* A number after "key": within the object after "section" (or anywhere). */
+static double json_num(const char *doc, const char *section, const char *key)
+{
+	char pat[64];
+	const char *p = doc;
+
+	if (section != NULL) {
+		snprintf(pat, sizeof(pat), "\"%s\":", section);
+		if ((p = strstr(doc, pat)) == NULL)
+			return -1;
+	}
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	if ((p = strstr(p, pat)) == NULL)
+		return -1;
+	return strtod(p + strlen(pat), NULL);
+}
+
+static void bench_python(const char *script)
+{
+	char cmd[8192], doc[8192], num[16], *p;
+	size_t len = 0;
+	FILE *f;
+	int i;
+
+	if (access("/usr/bin/python3", X_OK) != 0) {
+		snprintf(ref_exec.error, sizeof(ref_exec.error), "no /usr/bin/python3");
+		return;
+	}
+	snprintf(num, sizeof(num), "%d", call_rounds);
+	len = (size_t)snprintf(cmd, sizeof(cmd),
+	                       "/usr/bin/python3 '%s' --ssh-config '%s' --rounds %s", script,
+	                       cfg_path, num);
+	for (i = 1; i <= ntargets && len + 8 < sizeof(cmd); i++)
+		len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, " t%03d", i);
+	snprintf(cmd + len, sizeof(cmd) - len, " 2>%s/ref.log", tmpdir);
+	if ((f = popen(cmd, "re")) == NULL)
+		return;
+	len = 0;
+	doc[0] = '\0';
+	while (len + 1 < sizeof(doc) && fgets(doc + len, (int)(sizeof(doc) - len), f) != NULL)
+		len += strlen(doc + len);
+	pclose(f);
+	/* The document is the last line. */
+	doc[len] = '\0';
+	while (len > 0 && doc[len - 1] == '\n')
+		doc[--len] = '\0';
+	p = strrchr(doc, '\n');
+	p = p ? p + 1 : doc;
+	if (strstr(p, "\"error\"") != NULL || strstr(p, "exec_true_ms") == NULL) {
+		snprintf(ref_exec.error, sizeof(ref_exec.error), "%.200s",
+		         *p ? p : "no output (see the log)");
+		return;
+	}
+	ref_connect_ms = json_num(p, NULL, "connect_ms");
+	ref_exec.median = json_num(p, "exec_true_ms", "median");
+	ref_exec.min = json_num(p, "exec_true_ms", "min");
+	ref_exec.max = json_num(p, "exec_true_ms", "max");
+	ref_exec.n = (int)json_num(p, "exec_true_ms", "n");
+	ref_call.median = json_num(p, "call_ms", "median");
+	ref_call.min = json_num(p, "call_ms", "min");
+	ref_call.max = json_num(p, "call_ms", "max");
+	ref_call.n = (int)json_num(p, "call_ms", "n");
+	if ((p = strstr(p, "\"version\": \"")) != NULL)
+		snprintf(ref_version, sizeof(ref_version), "%.*s", (int)strcspn(p + 12, "\""),
+		         p + 12);
+}
+
+/* ---- report --------------------------------------------------------------- */
+
+static void row(const char *what, const struct stats *s)
+{
+	if (s->n == 0)
+		printf("| %-44s | %12s | %s\n", what, "-", s->error[0] ? s->error : "not measured");
+	else
+		printf("| %-44s | %9.1f ms | min %.1f, max %.1f, n %d\n", what, s->median, s->min,
+		       s->max, s->n);
+}
+
+static void json_stats(FILE *f, const char *key, const struct stats *s, bool last)
+{
+	if (s->n == 0)
+		fprintf(f, "  \"%s\": {\"error\": \"%s\"}%s\n", key, s->error, last ? "" : ",");
+	else
+		fprintf(f,
+		        "  \"%s\": {\"median\": %.3f, \"min\": %.3f, \"max\": %.3f, \"n\": %d}%s\n",
+		        key, s->median, s->min, s->max, s->n, last ? "" : ",");
+}
+
+static void print_json(FILE *f, double load)
+{
+	fprintf(f, "{\n  \"targets\": %d,\n  \"load_average\": %.2f,\n", ntargets, load);
+	fprintf(f, "  \"python_mitogen\": \"%s\",\n", ref_version);
+	fprintf(f, "  \"connect_all_ms\": {\"mitogen_c\": %.1f, \"python_mitogen\": %.1f},\n",
+	        ours_connect_ms, ref_connect_ms);
+	json_stats(f, "mitogen_run_true_ms", &tool_stats[TOOL_MITOGEN], false);
+	json_stats(f, "clush_true_ms", &tool_stats[TOOL_CLUSH], false);
+	json_stats(f, "pdsh_true_ms", &tool_stats[TOOL_PDSH], false);
+	json_stats(f, "connected_exec_true_ms", &ours_exec, false);
+	json_stats(f, "python_mitogen_exec_true_ms", &ref_exec, false);
+	json_stats(f, "connected_call_ms", &ours_call, false);
+	json_stats(f, "python_mitogen_call_ms", &ref_call, true);
+	fprintf(f, "}\n");
+}
+
+static void cleanup(void)
+{
+	char p[128];
+
+	if (tmpdir[0] == '\0')
+		return;
+	snprintf(p, sizeof(p), "%s/log", tmpdir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/ref.log", tmpdir);
+	unlink(p);
+	unlink(cfg_path);
+	rmdir(tmpdir);
+}
+
+int main(int argc, char **argv)
+{
+	char exe[4096], bin[4200], script[4200], naddrs_s[16];
+	const char *json_path = NULL, *slash;
+	bool no_tools = false, no_mitogen = false;
+	double load = 0;
+	FILE *f;
+	int i, lock, naddrs, rc;
+	ssize_t n;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-n") == 0 && i + 1 < argc)
+			ntargets = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc)
+			rounds = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--call-rounds") == 0 && i + 1 < argc)
+			call_rounds = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc)
+			json_path = argv[++i];
+		else if (strcmp(argv[i], "--no-tools") == 0)
+			no_tools = true;
+		else if (strcmp(argv[i], "--no-mitogen") == 0)
+			no_mitogen = true;
+		else {
+			fprintf(stderr,
+			        "usage: bench_cli [-n TARGETS] [--rounds N] [--call-rounds N]\n"
+			        "                 [--json FILE] [--no-tools] [--no-mitogen]\n");
+			return 2;
+		}
+	}
+	if (ntargets < 1 || ntargets > 999 || rounds < 1 || rounds > 64 || call_rounds < 1 ||
+	    call_rounds > 64) {
+		fprintf(stderr, "bench_cli: -n 1..999, --rounds and --call-rounds 1..64\n");
+		return 2;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	*strrchr(exe, '/') = '\0';
+	snprintf(bin, sizeof(bin), "%s/../cli/mitogen", exe);
+	slash = strrchr(__FILE__, '/');
+	snprintf(script, sizeof(script), "%.*s/cli_ref.py", slash ? (int)(slash - __FILE__) : 5,
+	         slash ? __FILE__ : "bench");
+	if (access(bin, X_OK) != 0) {
+		fprintf(stderr, "bench_cli: %s is not built\n", bin);
+		return 1;
+	}
+	if (infra_get("MG_INFRA_ADDRS", naddrs_s, sizeof(naddrs_s)) == NULL) {
+		fprintf(stderr,
+		        "bench_cli: the ssh infra is not up: run 'bash tests/infra/env.sh up' "
+		        "as root first\n");
+		return 1;
+	}
+	naddrs = atoi(naddrs_s);
+	/* Hold the infra shared, so no 'env.sh down' runs under us. */
+	lock = open("/run/lock/mitogen-test.lock", O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (lock >= 0)
+		flock(lock, LOCK_SH);
+	if (write_config(naddrs > 0 ? naddrs : 60) != 0) {
+		fprintf(stderr, "bench_cli: cannot write the ssh_config: %s\n", strerror(errno));
+		cleanup();
+		return 1;
+	}
+	snprintf(hosts, sizeof(hosts), "t[001-%03d]", ntargets);
+	if ((f = fopen("/proc/loadavg", "re")) != NULL) {
+		if (fscanf(f, "%lf", &load) != 1)
+			load = 0;
+		fclose(f);
+	}
+	if (!no_tools)
+		bench_tools(bin);
+	rc = bench_connected();
+	if (!no_mitogen)
+		bench_python(script);
+	else
+		snprintf(ref_exec.error, sizeof(ref_exec.error), "skipped (--no-mitogen)");
+	if (ref_call.n == 0)
+		snprintf(ref_call.error, sizeof(ref_call.error), "%s", ref_exec.error);
+
+	printf("\n%d ssh targets (aliases of 127.0.0.1..%d), load average %.2f at the start\n\n",
+	       ntargets, naddrs, load);
+	printf("| %-44s | %12s |\n|---|---:|\n", "what (median wall time)", "");
+	row("mitogen run -- true, from exec to exit", &tool_stats[TOOL_MITOGEN]);
+	row("clush true, from exec to exit", &tool_stats[TOOL_CLUSH]);
+	row("pdsh -R ssh true, from exec to exit", &tool_stats[TOOL_PDSH]);
+	row("connected: true on all (mitogen-c)", &ours_exec);
+	row("connected: true on all (Python Mitogen)", &ref_exec);
+	row("connected: a call on all (mitogen-c mg.ping)", &ours_call);
+	row("connected: a call on all (Python os.getpid)", &ref_call);
+	printf("connect all: mitogen-c %.0f ms (library, all at once), Python Mitogen %.0f ms "
+	       "(20 threads)\n\n",
+	       ours_connect_ms, ref_connect_ms);
+	print_json(stdout, load);
+	if (json_path != NULL && (f = fopen(json_path, "we")) != NULL) {
+		print_json(f, load);
+		fclose(f);
+	}
+	cleanup();
+	if (lock >= 0)
+		close(lock);
+	return rc != 0 || tool_stats[TOOL_MITOGEN].error[0] != '\0';
+}

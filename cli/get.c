@@ -1,0 +1,70 @@
+/*
+ * get.c: `mitogen get REMOTE LOCALDIR`: a file from every target, saved
+ * as LOCALDIR/<name>.<target> (as rpdcp and clush --rcopy name them), so
+ * copies from many targets never overwrite each other.
+ */
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+
+static int get_args(struct cli *cli, int argc, char **argv)
+{
+	struct stat st;
+
+	if (argc != 2)
+		return usage_error("wants REMOTE and LOCALDIR (%d argument%s given)", argc,
+		                   argc == 1 ? "" : "s");
+	if (argv[0][0] == '\0')
+		return usage_error("REMOTE is empty");
+	if (stat(argv[1], &st) != 0)
+		return usage_error("%s: %s", argv[1], strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return usage_error("%s: not a directory", argv[1]);
+	cli->src = argv[0];
+	cli->dst = argv[1];
+	return 0;
+}
+
+static void get_target(struct cli *cli, struct target *t)
+{
+	char *copy = xstrdup(cli->src), *p;
+	struct sbuf path = {0};
+	struct mg_file_opts o;
+	struct mg_file_result res;
+	int rc;
+
+	sb_printf(&path, "%s/%s.%s", cli->dst, basename(copy), t->name);
+	/* A target name is one path component: no slashes out of LOCALDIR. */
+	for (p = path.p + strlen(cli->dst) + 1; *p; p++)
+		if (*p == '/')
+			*p = '_';
+	mg_file_opts_init(&o);
+	memset(&res, 0, sizeof(res));
+	rc = mg_file_pull(t->ctx, cli->src, path.p, &o, &res);
+	if (rc == 0) {
+		target_ok(t);
+		sb_printf(&t->json, ",\"bytes\":%llu,\"path\":", (unsigned long long)res.bytes);
+		json_str(&t->json, path.p, path.len);
+	} else {
+		target_fail(t, RES_FAILED, "get %s: %s", cli->src,
+		            res.error[0] ? res.error : mg_strerror(rc));
+	}
+	sb_free(&path);
+	free(copy);
+}
+
+const struct verb verb_get = {
+        .name = "get",
+        .synopsis = "REMOTE LOCALDIR",
+        .summary = "copy a file from every target into a local folder",
+        .help = "Copies REMOTE from each target to LOCALDIR/NAME.TARGET, NAME being\n"
+                "REMOTE's last component, keeping its mode and mtime; the file appears\n"
+                "whole or not at all.\n",
+        .args = get_args,
+        .run = get_target,
+};

@@ -1,0 +1,539 @@
+/*
+ * main.c: the mitogen command line.  `mitogen VERB [options] [args]`: the
+ * verb is looked up, the options shared by every verb and the verb's own
+ * are parsed with getopt_long (stopping at the first operand, so the
+ * command of `run` needs no "--"), the targets are expanded, and pool.c
+ * does the work.  Every malformed command line gets one message on stderr
+ * and exit status 2 before anything is started.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static const struct verb *const verbs[] = {&verb_run, &verb_put, &verb_get, &verb_call, &verb_ping};
+#define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
+
+static const char common_help[] =
+        "Targets:\n"
+        "  -H, -w, --hosts LIST    hosts, comma-separated, with ranges: web[01-20],db1;\n"
+        "                          user@host sets the user for one host (repeatable)\n"
+        "      --hostfile FILE     one LIST per line, # comments; - reads stdin\n"
+        "      --local N           N local contexts on this machine (the default when\n"
+        "                          no hosts are given is one: --local 1)\n"
+        "  -l, --user USER         remote user for ssh\n"
+        "  -p, --port PORT         ssh port\n"
+        "  -i, --identity FILE     ssh identity (private key) file\n"
+        "  -o OPTION               an ssh -o option, e.g. -o Compression=yes (repeatable)\n"
+        "      --ssh-config FILE   ssh -F FILE\n"
+        "      --host-key POLICY   enforce (default), accept-new or ignore\n"
+        "      --via [USER@]HOST   reach the targets through this ssh gateway; repeat\n"
+        "                          for a chain (the first is connected first)\n"
+        "      --sudo[=USER]       then become USER (default root) with sudo\n"
+        "      --ask-pass          ask for the ssh password on the terminal\n"
+        "      --ask-sudo-pass     ask for the sudo password on the terminal\n"
+        "                          (or set MITOGEN_SSH_PASSWORD / MITOGEN_SUDO_PASSWORD;\n"
+        "                          passwords are never taken on the command line)\n"
+        "  -f, --fanout N          at most N targets at once (default 64)\n"
+        "  -t, --connect-timeout S seconds allowed for each connect (default 30)\n"
+        "Output:\n"
+        "  -b, --gather            gather identical output (as dshbak -c)\n"
+        "      --json              one JSON object per target per line\n"
+        "      --no-progress       no progress line (shown only when stderr is a\n"
+        "                          terminal; colours follow NO_COLOR)\n"
+        "  -h, --help              this help\n"
+        "Exit status: 0 all targets succeeded; 1 some target failed (command exit\n"
+        "status, call error, copy error); 2 bad command line; 3 some target could not\n"
+        "be reached (wins over 1); 130 interrupted (the unfinished targets are named).\n";
+
+enum {
+	LO_HOSTFILE = 256,
+	LO_LOCAL,
+	LO_SSH_CONFIG,
+	LO_HOST_KEY,
+	LO_VIA,
+	LO_SUDO,
+	LO_ASK_PASS,
+	LO_ASK_SUDO_PASS,
+	LO_JSON,
+	LO_NO_PROGRESS,
+	LO_VERSION,
+};
+
+static const struct option long_opts[] = {
+        {"hosts", required_argument, NULL, 'H'},
+        {"hostfile", required_argument, NULL, LO_HOSTFILE},
+        {"local", required_argument, NULL, LO_LOCAL},
+        {"user", required_argument, NULL, 'l'},
+        {"port", required_argument, NULL, 'p'},
+        {"identity", required_argument, NULL, 'i'},
+        {"ssh-config", required_argument, NULL, LO_SSH_CONFIG},
+        {"host-key", required_argument, NULL, LO_HOST_KEY},
+        {"via", required_argument, NULL, LO_VIA},
+        {"sudo", optional_argument, NULL, LO_SUDO},
+        {"ask-pass", no_argument, NULL, LO_ASK_PASS},
+        {"ask-sudo-pass", no_argument, NULL, LO_ASK_SUDO_PASS},
+        {"fanout", required_argument, NULL, 'f'},
+        {"connect-timeout", required_argument, NULL, 't'},
+        {"timeout", required_argument, NULL, 'T'},
+        {"count", required_argument, NULL, 'c'},
+        {"gather", no_argument, NULL, 'b'},
+        {"json", no_argument, NULL, LO_JSON},
+        {"no-progress", no_argument, NULL, LO_NO_PROGRESS},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, LO_VERSION},
+        {NULL, 0, NULL, 0},
+};
+
+static const char *verb_name = NULL;
+
+int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "mitogen%s%s: ", verb_name ? " " : "", verb_name ? verb_name : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'mitogen %s%s--help' for more information.\n",
+	        verb_name ? verb_name : "", verb_name ? " " : "");
+	return CLI_EXIT_USAGE;
+}
+
+static void main_help(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "Usage: mitogen VERB [options] [arguments]\n"
+	           "Run commands, call functions and copy files on many hosts at once.\n\n"
+	           "Verbs:\n");
+	for (i = 0; i < NVERBS; i++)
+		fprintf(f, "  %-6s %s\n", verbs[i]->name, verbs[i]->summary);
+	fprintf(f, "\n'mitogen VERB --help' describes a verb and its options;\n"
+	           "'mitogen --version' prints the version.\n\n"
+	           "Examples:\n"
+	           "  mitogen run --local 3 -- uname -a\n"
+	           "  mitogen run -H 'web[01-20],db1' -l admin -b -- uptime\n"
+	           "  mitogen put -H 'web[01-20]' app.conf /etc/app.conf\n"
+	           "  mitogen call -H db1 --json mg.sysinfo\n\n"
+	           "Exit status: 0 all targets succeeded, 1 some failed, 2 bad command line,\n"
+	           "3 some could not be reached, 130 interrupted.\n");
+}
+
+static void verb_help(const struct verb *v)
+{
+	printf("Usage: mitogen %s [options] %s\n%s\n\n%s", v->name, v->synopsis, v->summary,
+	       v->help);
+	printf("%s", common_help);
+}
+
+/* Parses a count in [min, max]; -1 when it is not one. */
+static long parse_long(const char *s, long min, long max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+		return -1;
+	return v;
+}
+
+/* Parses seconds ("30", "0.5") into milliseconds; -1 when invalid. */
+static int parse_seconds(const char *s)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || end == s || *end != '\0' || !(v > 0) || v > 86400.0 * 365)
+		return -1;
+	return (int)(v * 1000 + 0.5) > 0 ? (int)(v * 1000 + 0.5) : 1;
+}
+
+/* Reads a secret from the terminal with echo off.  Caller frees. */
+static char *read_secret(const char *prompt)
+{
+	int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+	struct termios old, quiet;
+	char buf[1024];
+	size_t n = 0;
+	char c;
+
+	if (fd < 0)
+		return NULL;
+	if (tcgetattr(fd, &old) != 0) {
+		close(fd);
+		return NULL;
+	}
+	quiet = old;
+	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+	/* Echo goes off before the prompt shows, so nothing typed in answer
+	 * to it is echoed or flushed. */
+	if (tcsetattr(fd, TCSAFLUSH, &quiet) != 0 || write(fd, prompt, strlen(prompt)) < 0) {
+		tcsetattr(fd, TCSAFLUSH, &old);
+		close(fd);
+		return NULL;
+	}
+	while (read(fd, &c, 1) == 1 && c != '\n' && c != '\r')
+		if (n + 1 < sizeof(buf))
+			buf[n++] = c;
+	buf[n] = '\0';
+	tcsetattr(fd, TCSAFLUSH, &old);
+	if (write(fd, "\n", 1) < 0) {
+		/* Only the echo of a newline is lost. */
+	}
+	close(fd);
+	char *s = xstrdup(buf);
+	explicit_bzero(buf, sizeof(buf));
+	return s;
+}
+
+/* Takes a password from the environment and removes it from there, so
+ * the children the tool starts do not inherit it. */
+static char *env_secret(const char *name)
+{
+	const char *v = getenv(name);
+	char *s;
+
+	if (v == NULL)
+		return NULL;
+	s = xstrdup(v);
+	unsetenv(name);
+	return s;
+}
+
+/* Appends a target (dedupe() drops repeats once all are in). */
+static struct target *new_target(struct cli *cli, const char *name)
+{
+	struct target *t;
+
+	if (cli->ntargets == cli->targets_cap) {
+		cli->targets_cap = cli->targets_cap ? cli->targets_cap * 2 : 16;
+		cli->targets = xrealloc(cli->targets, cli->targets_cap * sizeof(*cli->targets));
+	}
+	t = &cli->targets[cli->ntargets++];
+	memset(t, 0, sizeof(*t));
+	t->name = xstrdup(name);
+	t->exit_code = -1;
+	return t;
+}
+
+/* An ssh target: "host" or "user@host". */
+static void add_target(void *arg, const char *name)
+{
+	struct target *t = new_target(arg, name);
+	const char *at = strrchr(name, '@');
+
+	if (at != NULL) {
+		t->user = xstrdup(name);
+		t->user[at - name] = '\0';
+	}
+	t->host = xstrdup(at ? at + 1 : name);
+}
+
+static void add_local(struct cli *cli, int n)
+{
+	char name[32];
+	int i;
+
+	for (i = 1; i <= n; i++) {
+		snprintf(name, sizeof(name), n == 1 ? "local" : "local%d", i);
+		new_target(cli, name);
+	}
+}
+
+static const struct target *sort_targets;
+
+/* Orders target indices by name, then by position. */
+static int cmp_target(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int c = strcmp(sort_targets[x].name, sort_targets[y].name);
+
+	return c != 0 ? c : (x > y) - (x < y);
+}
+
+static void free_target(struct target *t)
+{
+	free(t->name);
+	free(t->host);
+	free(t->user);
+	free(t->error);
+	sb_free(&t->partial[0]);
+	sb_free(&t->partial[1]);
+	sb_free(&t->kept[0]);
+	sb_free(&t->kept[1]);
+	sb_free(&t->json);
+}
+
+/* A name given twice is one target, as in pdsh and clush: the first stays
+ * where it was.  Sorting keeps this fast for long lists. */
+static void dedupe(struct cli *cli)
+{
+	size_t *idx = xmalloc((cli->ntargets + 1) * sizeof(*idx));
+	bool *drop = calloc(cli->ntargets + 1, sizeof(bool));
+	size_t i, n = 0;
+
+	if (drop == NULL)
+		exit(CLI_EXIT_FAILED);
+	for (i = 0; i < cli->ntargets; i++)
+		idx[i] = i;
+	sort_targets = cli->targets;
+	qsort(idx, cli->ntargets, sizeof(*idx), cmp_target);
+	for (i = 1; i < cli->ntargets; i++)
+		if (strcmp(cli->targets[idx[i]].name, cli->targets[idx[i - 1]].name) == 0)
+			drop[idx[i]] = true;
+	for (i = 0; i < cli->ntargets; i++) {
+		if (drop[i]) {
+			free_target(&cli->targets[i]);
+			continue;
+		}
+		if (n != i)
+			memcpy(&cli->targets[n], &cli->targets[i], sizeof(cli->targets[i]));
+		pthread_mutex_init(&cli->targets[n++].lock, NULL);
+	}
+	cli->ntargets = n;
+	free(idx);
+	free(drop);
+}
+
+static void free_cli(struct cli *cli)
+{
+	size_t i;
+
+	for (i = 0; i < cli->ntargets; i++) {
+		free_target(&cli->targets[i]);
+		pthread_mutex_destroy(&cli->targets[i].lock);
+	}
+	free(cli->targets);
+	free(cli->via);
+	free(cli->ssh_args);
+	free(cli->command);
+	free(cli->dst_buf);
+	sb_free(&cli->packed_args);
+	if (cli->ssh_password) {
+		explicit_bzero(cli->ssh_password, strlen(cli->ssh_password));
+		free(cli->ssh_password);
+	}
+	if (cli->sudo_password) {
+		explicit_bzero(cli->sudo_password, strlen(cli->sudo_password));
+		free(cli->sudo_password);
+	}
+}
+
+static int parse(struct cli *cli, int argc, char **argv)
+{
+	const struct verb *v = cli->verb;
+	char err[512];
+	bool ask_pass = false, ask_sudo_pass = false, any_hosts = false;
+	int c;
+	long n;
+
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+:H:w:l:p:i:o:f:t:T:c:bh", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'H':
+		case 'w':
+			any_hosts = true;
+			if (targets_expand(optarg, add_target, cli, err, sizeof(err)) != 0)
+				return usage_error("%s", err);
+			break;
+		case LO_HOSTFILE:
+			any_hosts = true;
+			if (targets_file(optarg, add_target, cli, err, sizeof(err)) != 0)
+				return usage_error("%s", err);
+			break;
+		case LO_LOCAL:
+			if ((n = parse_long(optarg, 1, 10000)) < 0)
+				return usage_error(
+				        "--local wants a count from 1 to 10000, not '%s'", optarg);
+			cli->nlocal = (int)n;
+			break;
+		case 'l':
+			cli->user = optarg;
+			break;
+		case 'p':
+			if ((n = parse_long(optarg, 1, 65535)) < 0)
+				return usage_error("bad port '%s'", optarg);
+			cli->port = (int)n;
+			break;
+		case 'i':
+			cli->identity = optarg;
+			break;
+		case 'o':
+			cli->ssh_args =
+			        xrealloc(cli->ssh_args, (cli->nssh_args + 3) * sizeof(char *));
+			cli->ssh_args[cli->nssh_args++] = "-o";
+			cli->ssh_args[cli->nssh_args++] = optarg;
+			cli->ssh_args[cli->nssh_args] = NULL;
+			break;
+		case LO_SSH_CONFIG:
+			cli->ssh_config = optarg;
+			break;
+		case LO_HOST_KEY:
+			if (strcmp(optarg, "enforce") == 0)
+				cli->host_key_policy = MG_HOST_KEY_ENFORCE;
+			else if (strcmp(optarg, "accept-new") == 0)
+				cli->host_key_policy = MG_HOST_KEY_ACCEPT_NEW;
+			else if (strcmp(optarg, "ignore") == 0)
+				cli->host_key_policy = MG_HOST_KEY_IGNORE;
+			else
+				return usage_error(
+				        "--host-key wants enforce, accept-new or ignore, "
+				        "not '%s'",
+				        optarg);
+			break;
+		case LO_VIA:
+			if (*optarg == '\0' || strchr(optarg, ',') || strchr(optarg, '['))
+				return usage_error("--via wants one [USER@]HOST, not '%s'", optarg);
+			cli->via = xrealloc(cli->via, (cli->nvia + 1) * sizeof(char *));
+			cli->via[cli->nvia++] = optarg;
+			break;
+		case LO_SUDO:
+			cli->sudo = true;
+			if (optarg != NULL && *optarg == '\0')
+				return usage_error("--sudo= wants a user name");
+			cli->sudo_user = optarg;
+			break;
+		case LO_ASK_PASS:
+			ask_pass = true;
+			break;
+		case LO_ASK_SUDO_PASS:
+			ask_sudo_pass = true;
+			break;
+		case 'f':
+			if ((n = parse_long(optarg, 1, 4096)) < 0)
+				return usage_error(
+				        "--fanout wants a count from 1 to 4096, not '%s'", optarg);
+			cli->fanout = (int)n;
+			break;
+		case 't':
+			if ((cli->connect_timeout_ms = parse_seconds(optarg)) < 0)
+				return usage_error("bad --connect-timeout '%s' (seconds)", optarg);
+			break;
+		case 'T':
+			if (!(v->opts & OPT_TIMEOUT))
+				return usage_error("unknown option '-T'");
+			if ((cli->timeout_ms = parse_seconds(optarg)) < 0)
+				return usage_error("bad --timeout '%s' (seconds)", optarg);
+			break;
+		case 'c':
+			if (!(v->opts & OPT_COUNT))
+				return usage_error("unknown option '-c'");
+			if ((n = parse_long(optarg, 1, 1000000)) < 0)
+				return usage_error("bad --count '%s'", optarg);
+			cli->count = (int)n;
+			break;
+		case 'b':
+			cli->gather = true;
+			break;
+		case LO_JSON:
+			cli->json = true;
+			break;
+		case LO_NO_PROGRESS:
+			cli->progress = 0;
+			break;
+		case 'h':
+			verb_help(v);
+			exit(0);
+		case LO_VERSION:
+			printf("mitogen %s\n", MG_VERSION_STRING);
+			exit(0);
+		case ':':
+			return usage_error("option '%s' needs a value", argv[optind - 1]);
+		default:
+			if (optopt != 0)
+				return usage_error("unknown option '-%c'", optopt);
+			return usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (cli->gather && cli->json)
+		return usage_error("-b and --json do not go together");
+	if (cli->nlocal > 0 && any_hosts)
+		return usage_error("--local and hosts do not go together");
+	if (!any_hosts)
+		add_local(cli, cli->nlocal > 0 ? cli->nlocal : 1);
+	dedupe(cli);
+	if ((c = v->args(cli, argc - optind, argv + optind)) != 0)
+		return c;
+	cli->ssh_password = env_secret("MITOGEN_SSH_PASSWORD");
+	cli->sudo_password = env_secret("MITOGEN_SUDO_PASSWORD");
+	if (ask_pass) {
+		free(cli->ssh_password);
+		if ((cli->ssh_password = read_secret("SSH password: ")) == NULL)
+			return usage_error("--ask-pass needs a terminal (or set "
+			                   "MITOGEN_SSH_PASSWORD)");
+	}
+	if (ask_sudo_pass) {
+		free(cli->sudo_password);
+		if ((cli->sudo_password = read_secret("sudo password: ")) == NULL)
+			return usage_error("--ask-sudo-pass needs a terminal (or set "
+			                   "MITOGEN_SUDO_PASSWORD)");
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct cli cli;
+	size_t i;
+	int rc;
+
+	if (argc < 2)
+		return usage_error("no verb given (one of run, put, get, call, ping)");
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		if (argc > 2)
+			for (i = 0; i < NVERBS; i++)
+				if (strcmp(argv[2], verbs[i]->name) == 0) {
+					verb_help(verbs[i]);
+					return 0;
+				}
+		main_help(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("mitogen %s (libmitogen %s, protocol %d)\n", MG_VERSION_STRING,
+		       MG_VERSION_STRING, MG_PROTOCOL_VERSION);
+		return 0;
+	}
+	for (i = 0; i < NVERBS; i++)
+		if (strcmp(argv[1], verbs[i]->name) == 0)
+			cli.verb = verbs[i];
+	if (cli.verb == NULL) {
+		if (argv[1][0] == '-')
+			return usage_error("'%s' before the verb: write mitogen VERB [options]",
+			                   argv[1]);
+		return usage_error("unknown verb '%s' (one of run, put, get, call, ping)", argv[1]);
+	}
+	verb_name = cli.verb->name;
+	cli.fanout = 64;
+	cli.connect_timeout_ms = 30000;
+	cli.progress = -1;
+	cli.count = 1;
+	cli.host_key_policy = MG_HOST_KEY_ENFORCE;
+	if ((rc = parse(&cli, argc - 1, argv + 1)) == 0)
+		rc = pool_run(&cli);
+	free_cli(&cli);
+	return rc;
+}

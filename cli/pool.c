@@ -1,0 +1,445 @@
+/*
+ * pool.c: connecting the targets and running the verb in each.  Gateways
+ * (--via) are connected first, in order, each through the one before.
+ * Then min(fanout, targets) worker threads take targets in order; each
+ * connects its target (ssh, or a local context; then sudo when asked),
+ * runs the verb, reports, and shuts the target's contexts down.
+ *
+ * The main thread owns the signals: SIGINT, SIGTERM and SIGHUP are blocked
+ * in every thread (the broker's included, since it is started after) and
+ * taken with sigtimedwait(), which also lets it redraw the progress line.
+ * An interrupt sets cli->cancelled; workers poll it between waits of at
+ * most POLL_MS, kill their commands and shut their contexts down; a target
+ * still busy in a blocking transfer after GRACE_MS has its context shut
+ * down from here.  A second interrupt exits at once.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define POLL_MS 100
+#define GRACE_MS 1500
+#define SHUTDOWN_MS 5000
+/* After an interrupt contexts get a short grace to kill their commands
+ * (a forced stop would orphan them), then are forced. */
+#define CANCEL_SHUTDOWN_MS 1000
+
+struct pool {
+	struct cli *cli;
+	sigset_t sigs;     /* the signals the main thread takes */
+	bool *unfinished;  /* targets not done when interrupted */
+	int interrupted;   /* interrupts seen */
+	int64_t cancel_at; /* when the last interrupt or forced stop was */
+	struct mg_router *router;
+	struct mg_context **gw; /* the --via chain */
+	size_t ngw;
+	const char **ssh_args;
+	atomic_size_t next;
+};
+
+void target_ok(struct target *t)
+{
+	t->result = RES_OK;
+}
+
+void target_fail(struct target *t, int result, const char *fmt, ...)
+{
+	struct sbuf b = {0};
+	va_list ap;
+
+	va_start(ap, fmt);
+	sb_vprintf(&b, fmt, ap);
+	va_end(ap);
+	/* Texts quoted from a tool's stderr may end in "\r\n". */
+	while (b.len > 0 &&
+	       (b.p[b.len - 1] == '\r' || b.p[b.len - 1] == '\n' || b.p[b.len - 1] == ' '))
+		b.p[--b.len] = '\0';
+	sb_put(&b, "", 0);
+	free(t->error);
+	t->error = b.p;
+	t->result = result;
+}
+
+bool cli_cancelled(struct cli *cli)
+{
+	return atomic_load(&cli->cancelled);
+}
+
+/* ssh options for host (and user, else -l's) through via. */
+static void ssh_opts(struct pool *p, struct mg_connect_opts *o, const char *name, const char *host,
+                     const char *user, struct mg_context *via)
+{
+	struct cli *cli = p->cli;
+
+	mg_connect_opts_init(o, MG_METHOD_SSH);
+	o->name = name;
+	o->hostname = host;
+	o->username = user ? user : cli->user;
+	o->port = cli->port;
+	o->identity_file = cli->identity;
+	o->password = cli->ssh_password;
+	o->host_key_policy = cli->host_key_policy;
+	o->connect_timeout_ms = cli->connect_timeout_ms;
+	o->ssh_args = p->ssh_args;
+	o->via = via;
+}
+
+static void take_signals(struct pool *p, int timeout_ms);
+
+/* Starts a connect and waits for it, giving up when interrupted.  0 and
+ * the context (caller frees), or an error with its text in buf. */
+static int connect_one(struct pool *p, const struct mg_connect_opts *o, struct mg_context **cp,
+                       char *buf, size_t len)
+{
+	struct mg_context *c;
+	int rc;
+
+	if ((rc = mg_connect_start(p->router, o, &c)) != 0) {
+		snprintf(buf, len, "%s", *mg_errdetail() ? mg_errdetail() : mg_strerror(rc));
+		return rc;
+	}
+	*cp = c;
+	for (;;) {
+		/* The gateways are connected on the main thread, which owns
+		 * the signals: it looks for an interrupt between waits. */
+		if (pthread_equal(pthread_self(), p->cli->main_thread))
+			take_signals(p, 0);
+		rc = mg_context_wait_ready(c, POLL_MS);
+		/* -ETIMEDOUT is both "still connecting" and a connect that timed
+		 * out; only the second leaves the context gone. */
+		if (rc == -ETIMEDOUT && mg_context_is_gone(c))
+			rc = mg_context_wait_ready(c, 0);
+		else if (rc == -ETIMEDOUT && !cli_cancelled(p->cli))
+			continue;
+		else if (rc == -ETIMEDOUT)
+			rc = -ECANCELED;
+		break;
+	}
+	if (rc != 0) {
+		const char *d = rc == -ECANCELED  ? "interrupted"
+		                : *mg_errdetail() ? mg_errdetail()
+		                                  : mg_strerror(rc);
+		size_t n = strlen(o->name);
+
+		/* The library's text starts with the context's name, which
+		 * the tool prints already. */
+		if (strncmp(d, o->name, n) == 0 && strncmp(d + n, ": ", 2) == 0)
+			d += n + 2;
+		snprintf(buf, len, "%s", d);
+	}
+	return rc;
+}
+
+static void set_ctx(struct target *t, struct mg_context *c)
+{
+	pthread_mutex_lock(&t->lock);
+	t->ctx = c;
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* Connects the next hop of t's chain with o; on failure marks t (what
+ * names the hop in the message). */
+static int hop(struct pool *p, struct target *t, struct mg_connect_opts *o, const char *what)
+{
+	char err[1024];
+	int rc;
+
+	o->connect_timeout_ms = p->cli->connect_timeout_ms;
+	rc = connect_one(p, o, &t->ctxs[t->nctx], err, sizeof(err));
+	t->nctx += t->ctxs[t->nctx] != NULL;
+	if (rc != 0)
+		target_fail(t, rc == -ECANCELED ? RES_CANCELLED : RES_UNREACHABLE, "%s: %s", what,
+		            err);
+	return rc;
+}
+
+/* Connects t: [ssh through the gateway] then [sudo]; a local target with
+ * sudo is sudo alone (from here, or from the last gateway), since a local
+ * context in between would add nothing. */
+static int connect_target(struct pool *p, struct target *t)
+{
+	struct cli *cli = p->cli;
+	struct mg_context *via = p->ngw ? p->gw[p->ngw - 1] : NULL;
+	struct mg_connect_opts o;
+	char name[300];
+	int rc;
+
+	if (t->host != NULL) {
+		ssh_opts(p, &o, t->name, t->host, t->user, via);
+	} else {
+		mg_connect_opts_init(&o, MG_METHOD_LOCAL);
+		o.name = t->name;
+		o.via = via;
+	}
+	if ((t->host != NULL || !cli->sudo) && (rc = hop(p, t, &o, "unreachable")) != 0)
+		return rc;
+	if (cli->sudo) {
+		snprintf(name, sizeof(name), "%s/sudo:%s", t->name,
+		         cli->sudo_user ? cli->sudo_user : "root");
+		mg_connect_opts_init(&o, MG_METHOD_SUDO);
+		o.name = name;
+		o.username = cli->sudo_user;
+		o.password = cli->sudo_password;
+		o.via = t->nctx > 0 ? t->ctxs[t->nctx - 1] : via;
+		if ((rc = hop(p, t, &o, "sudo")) != 0)
+			return rc;
+	}
+	set_ctx(t, t->ctxs[t->nctx - 1]);
+	return 0;
+}
+
+static void finish_target(struct pool *p, struct target *t)
+{
+	struct cli *cli = p->cli;
+	int i;
+
+	t->t_end = now_ns();
+	/* Whatever went wrong after an interrupt is the interrupt's doing. */
+	if (t->result == RES_NONE || (cli_cancelled(cli) && t->result != RES_OK))
+		t->result = RES_CANCELLED;
+	output_target_done(cli, t);
+	set_ctx(t, NULL);
+	for (i = t->nctx - 1; i >= 0; i--) {
+		mg_context_shutdown(t->ctxs[i],
+		                    cli_cancelled(cli) ? CANCEL_SHUTDOWN_MS : SHUTDOWN_MS);
+		mg_context_free(t->ctxs[i]);
+		t->ctxs[i] = NULL;
+	}
+	t->nctx = 0;
+	atomic_store(&t->state, T_DONE);
+	if (atomic_fetch_add(&cli->finished, 1) + 1 == cli->ntargets)
+		pthread_kill(cli->main_thread, SIGUSR1);
+}
+
+static void *worker_main(void *arg)
+{
+	struct pool *p = arg;
+	struct cli *cli = p->cli;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&p->next, 1)) < cli->ntargets) {
+		struct target *t = &cli->targets[i];
+
+		t->t_start = now_ns();
+		if (cli_cancelled(cli)) {
+			finish_target(p, t);
+			continue;
+		}
+		atomic_store(&t->state, T_CONNECTING);
+		if (connect_target(p, t) == 0) {
+			atomic_store(&t->state, T_RUNNING);
+			cli->verb->run(cli, t);
+		}
+		finish_target(p, t);
+	}
+	return NULL;
+}
+
+/* Connects the --via chain in order; 0, or prints why not. */
+static int connect_gateways(struct pool *p)
+{
+	struct cli *cli = p->cli;
+	struct mg_connect_opts o;
+	char err[1024], *user, *at;
+	size_t i;
+	int rc;
+
+	p->gw = xmalloc((cli->nvia ? cli->nvia : 1) * sizeof(*p->gw));
+	memset(p->gw, 0, (cli->nvia ? cli->nvia : 1) * sizeof(*p->gw));
+	for (i = 0; i < cli->nvia; i++) {
+		user = xstrdup(cli->via[i]);
+		at = strrchr(user, '@');
+		if (at != NULL)
+			*at = '\0';
+		ssh_opts(p, &o, cli->via[i], at ? at + 1 : user, at ? user : NULL,
+		         i ? p->gw[i - 1] : NULL);
+		rc = connect_one(p, &o, &p->gw[i], err, sizeof(err));
+		free(user);
+		if (p->gw[i] != NULL)
+			p->ngw = i + 1;
+		if (rc != 0) {
+			output_error("gateway %s: %s", cli->via[i], err);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static void block_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGUSR1); /* the last worker's "all done" */
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static void report_unfinished(struct cli *cli, const bool *unfinished);
+
+/* Waits up to timeout_ms for a signal.  A first interrupt remembers which
+ * targets had not finished and sets cancelled; a second one exits. */
+static void take_signals(struct pool *p, int timeout_ms)
+{
+	struct cli *cli = p->cli;
+	struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
+	size_t i;
+	int sig = sigtimedwait(&p->sigs, NULL, &ts);
+
+	if (sig != SIGINT && sig != SIGTERM && sig != SIGHUP)
+		return;
+	if (p->interrupted++ > 0) {
+		output_lock();
+		progress_clear();
+		output_unlock();
+		report_unfinished(cli, p->unfinished);
+		_exit(CLI_EXIT_INTERRUPTED);
+	}
+	for (i = 0; i < cli->ntargets; i++)
+		p->unfinished[i] = atomic_load(&cli->targets[i].state) != T_DONE;
+	atomic_store(&cli->cancelled, true);
+	p->cancel_at = now_ns();
+}
+
+/* Shuts down the contexts of targets still busy (blocking transfers or
+ * calls that do not poll), so their workers return. */
+static void force_stop(struct cli *cli)
+{
+	size_t i;
+
+	for (i = 0; i < cli->ntargets; i++) {
+		struct target *t = &cli->targets[i];
+
+		pthread_mutex_lock(&t->lock);
+		if (t->ctx != NULL && atomic_load(&t->state) == T_RUNNING)
+			mg_context_shutdown(t->ctx, 0);
+		pthread_mutex_unlock(&t->lock);
+	}
+}
+
+static int exit_status(struct cli *cli)
+{
+	bool failed = false, unreachable = false;
+	size_t i;
+
+	for (i = 0; i < cli->ntargets; i++) {
+		failed |= cli->targets[i].result == RES_FAILED;
+		unreachable |= cli->targets[i].result == RES_UNREACHABLE;
+	}
+	return unreachable ? CLI_EXIT_UNREACHABLE : failed ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+}
+
+static void report_unfinished(struct cli *cli, const bool *unfinished)
+{
+	const char **names = xmalloc(cli->ntargets * sizeof(*names));
+	struct sbuf b = {0};
+	size_t i, n = 0;
+
+	for (i = 0; i < cli->ntargets; i++)
+		if (unfinished[i])
+			names[n++] = cli->targets[i].name;
+	if (n > 0) {
+		targets_fold(names, n, &b);
+		output_error("interrupted: %zu of %zu target%s did not finish: %s", n,
+		             cli->ntargets, cli->ntargets == 1 ? "" : "s", b.p);
+	} else {
+		output_error("interrupted (every target had finished)");
+	}
+	sb_free(&b);
+	free(names);
+}
+
+int pool_run(struct cli *cli)
+{
+	struct pool p = {.cli = cli};
+	pthread_t *workers = NULL;
+	size_t i, nworkers = 0, nargs = 0;
+	struct mg_router_opts ro;
+	int rc = 0;
+
+	cli->t0 = now_ns();
+	cli->main_thread = pthread_self();
+	block_signals(&p.sigs);
+	output_init(cli);
+	p.unfinished = xmalloc(cli->ntargets * sizeof(bool));
+	for (i = 0; i < cli->ntargets; i++)
+		p.unfinished[i] = true;
+	/* -F FILE first, then the -o pairs. */
+	p.ssh_args = xmalloc((cli->nssh_args + 3) * sizeof(char *));
+	if (cli->ssh_config != NULL) {
+		p.ssh_args[nargs++] = "-F";
+		p.ssh_args[nargs++] = cli->ssh_config;
+	}
+	for (i = 0; i < cli->nssh_args; i++)
+		p.ssh_args[nargs++] = cli->ssh_args[i];
+	p.ssh_args[nargs] = NULL;
+
+	mg_router_opts_init(&ro);
+	ro.name = "mitogen";
+	if ((rc = mg_router_new(&ro, &p.router)) != 0) {
+		output_error("cannot start: %s", mg_strerror(rc));
+		free(p.ssh_args);
+		free(p.unfinished);
+		return CLI_EXIT_FAILED;
+	}
+	if (connect_gateways(&p) != 0) {
+		rc = p.interrupted ? 0 : CLI_EXIT_UNREACHABLE;
+		goto out;
+	}
+	nworkers = (size_t)cli->fanout < cli->ntargets ? (size_t)cli->fanout : cli->ntargets;
+	workers = xmalloc(nworkers * sizeof(*workers));
+	for (i = 0; i < nworkers; i++) {
+		if (pthread_create(&workers[i], NULL, worker_main, &p) != 0) {
+			nworkers = i;
+			break;
+		}
+	}
+	if (nworkers == 0) {
+		output_error("cannot start a worker thread");
+		rc = CLI_EXIT_FAILED;
+		goto out;
+	}
+	while (atomic_load(&cli->finished) < cli->ntargets) {
+		if (progress_enabled()) {
+			output_lock();
+			progress_draw(cli);
+			output_unlock();
+		}
+		take_signals(&p, POLL_MS);
+		if (p.interrupted && now_ns() - p.cancel_at > (int64_t)GRACE_MS * 1000000) {
+			force_stop(cli);
+			p.cancel_at = now_ns();
+		}
+	}
+	for (i = 0; i < nworkers; i++)
+		pthread_join(workers[i], NULL);
+	rc = 0;
+out:
+	output_lock();
+	progress_clear();
+	output_unlock();
+	for (i = p.ngw; i-- > 0;) {
+		mg_context_shutdown(p.gw[i], p.interrupted ? CANCEL_SHUTDOWN_MS : SHUTDOWN_MS);
+		mg_context_free(p.gw[i]);
+	}
+	mg_router_free(p.router);
+	if (rc == 0) {
+		output_finish(cli);
+		rc = exit_status(cli);
+	}
+	if (p.interrupted) {
+		report_unfinished(cli, p.unfinished);
+		rc = CLI_EXIT_INTERRUPTED;
+	}
+	free(workers);
+	free(p.gw);
+	free(p.ssh_args);
+	free(p.unfinished);
+	return rc;
+}

@@ -1,0 +1,108 @@
+/*
+ * run.c: `mitogen run [options] [--] COMMAND...`: a shell command on every
+ * target, output streamed back as it comes.  The words are joined with
+ * spaces and run by /bin/sh -c on the target, as ssh and pdsh do.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static int run_args(struct cli *cli, int argc, char **argv)
+{
+	struct sbuf b = {0};
+	int i;
+
+	if (argc == 0)
+		return usage_error("no command given");
+	for (i = 0; i < argc; i++) {
+		if (i)
+			sb_puts(&b, " ");
+		sb_puts(&b, argv[i]);
+	}
+	if (b.len == 0) {
+		sb_free(&b);
+		return usage_error("the command is empty");
+	}
+	cli->command = b.p;
+	return 0;
+}
+
+static void describe_exit(struct target *t, const struct mg_exec_status *st, int timeout_ms)
+{
+	if (st->timed_out)
+		target_fail(t, RES_FAILED, "timed out after %.1fs; killed", timeout_ms / 1000.0);
+	else if (st->error[0] != '\0')
+		target_fail(t, RES_FAILED, "%s", st->error);
+	else if (st->signal != 0)
+		target_fail(t, RES_FAILED, "killed by signal %d (%s)", st->signal,
+		            strsignal(st->signal));
+	else if (st->exit_code != 0)
+		target_fail(t, RES_FAILED, "exit status %d", st->exit_code);
+	else
+		target_ok(t);
+}
+
+static void run_target(struct cli *cli, struct target *t)
+{
+	struct mg_exec_opts o;
+	struct mg_exec_event ev;
+	struct mg_exec *job;
+	char err[512] = "";
+	int rc;
+
+	mg_exec_opts_init(&o);
+	o.command = cli->command;
+	o.timeout_ms = cli->timeout_ms;
+	if ((rc = mg_exec_start(t->ctx, &o, &job, err, sizeof(err))) != 0) {
+		target_fail(t, RES_FAILED, "cannot run the command: %s",
+		            err[0] ? err : mg_strerror(rc));
+		return;
+	}
+	for (;;) {
+		rc = mg_exec_next(job, 100, &ev);
+		if (rc == -ETIMEDOUT) {
+			if (!cli_cancelled(cli))
+				continue;
+			/* Interrupted: the command goes, with its whole group. */
+			mg_exec_kill(job, SIGKILL);
+			break;
+		}
+		if (rc != 0) {
+			target_fail(t, RES_FAILED, "lost the command: %s",
+			            *mg_errdetail() ? mg_errdetail() : mg_strerror(rc));
+			break;
+		}
+		if (ev.type == MG_EXEC_STDOUT || ev.type == MG_EXEC_STDERR) {
+			output_data(cli, t, ev.type == MG_EXEC_STDERR, ev.data, ev.len);
+		} else if (ev.type == MG_EXEC_EXIT) {
+			t->exit_code = ev.status.exit_code;
+			describe_exit(t, &ev.status, cli->timeout_ms);
+			sb_printf(&t->json, ",\"exit_code\":%d", ev.status.exit_code);
+			if (ev.status.signal)
+				sb_printf(&t->json, ",\"signal\":%d", ev.status.signal);
+			if (ev.status.timed_out)
+				sb_puts(&t->json, ",\"timed_out\":true");
+			break;
+		}
+	}
+	mg_exec_free(job);
+}
+
+const struct verb verb_run = {
+        .name = "run",
+        .synopsis = "[--] COMMAND [ARG...]",
+        .summary = "run a shell command on every target, output prefixed by the target",
+        .help = "The words are joined with spaces and run with /bin/sh -c on each target;\n"
+                "stdout and stderr lines come back as they are written, each prefixed with\n"
+                "'target: ' (stdout lines on stdout, stderr lines on stderr).  A non-zero\n"
+                "exit status is reported on stderr and makes the tool's exit status 1.\n"
+                "Options of run:\n"
+                "  -T, --timeout S         kill the command (its whole process group) after\n"
+                "                          S seconds\n",
+        .opts = OPT_TIMEOUT,
+        .args = run_args,
+        .run = run_target,
+};
