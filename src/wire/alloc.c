@@ -51,6 +51,66 @@ void mg__free(void *p)
 	free(p);
 }
 
+/* Slots per size class, and the most bytes kept over all classes. */
+#define BIGBUF_SLOTS 4
+#define BIGBUF_CLASSES 5 /* 64 KiB .. 1 MiB */
+#define BIGBUF_BUDGET (2 * 1024 * 1024)
+
+static _Atomic(void *) bigbufs[BIGBUF_CLASSES][BIGBUF_SLOTS];
+static atomic_size_t bigbuf_bytes;
+
+/* The class of cap, or -1 when cap is not one that is kept. */
+static int bigbuf_class(size_t cap)
+{
+	int c = 0;
+	size_t n = BIGBUF_MIN;
+
+	if ((cap & (cap - 1)) != 0)
+		return -1;
+	for (; n <= BIGBUF_MAX; n *= 2, c++)
+		if (n == cap)
+			return c;
+	return -1;
+}
+
+void *mg__bigbuf_alloc(size_t cap)
+{
+	int c = bigbuf_class(cap), i;
+	void *p;
+
+	if (should_fail())
+		return NULL;
+	for (i = 0; c >= 0 && i < BIGBUF_SLOTS; i++) {
+		if (atomic_load_explicit(&bigbufs[c][i], memory_order_relaxed) == NULL)
+			continue;
+		if ((p = atomic_exchange(&bigbufs[c][i], NULL)) != NULL) {
+			atomic_fetch_sub(&bigbuf_bytes, cap);
+			return p;
+		}
+	}
+	return malloc(cap ? cap : 1);
+}
+
+void mg__bigbuf_free(void *p, size_t cap)
+{
+	int c = bigbuf_class(cap), i;
+	void *expect;
+
+	if (c < 0 || p == NULL) {
+		free(p);
+		return;
+	}
+	if (atomic_fetch_add(&bigbuf_bytes, cap) + cap <= BIGBUF_BUDGET) {
+		for (i = 0; i < BIGBUF_SLOTS; i++) {
+			expect = NULL;
+			if (atomic_compare_exchange_strong(&bigbufs[c][i], &expect, p))
+				return;
+		}
+	}
+	atomic_fetch_sub(&bigbuf_bytes, cap);
+	free(p);
+}
+
 char *mg__strdup(const char *s)
 {
 	size_t n = strlen(s) + 1;

@@ -21,7 +21,7 @@ void mg__buf_init(struct mg_buf *b, size_t max)
 
 void mg__buf_fini(struct mg_buf *b)
 {
-	mg__free(b->data);
+	mg__bigbuf_free(b->data, b->cap);
 	b->data = NULL;
 	b->len = 0;
 	b->cap = 0;
@@ -44,7 +44,8 @@ int mg__buf_reserve(struct mg_buf *b, size_t n)
 		cap = cap > b->max / 2 ? b->max : cap * 2;
 	if (cap > b->max)
 		cap = b->max;
-	p = mg__realloc(b->data, cap);
+	/* A first big allocation may reuse a kept buffer (see wire.h). */
+	p = b->data == NULL ? mg__bigbuf_alloc(cap) : mg__realloc(b->data, cap);
 	if (p == NULL)
 		return -ENOMEM;
 	b->data = p;
