@@ -1,26 +1,43 @@
 /*
- * bench_files.c: a 1 GiB file through a local context, beside `cat`
- * through a pipe, in the same run.
+ * bench_files.c: a 1 GiB file through a local, a sudo and an ssh context,
+ * each beside the cheapest way the system moves the same bytes the same
+ * way, and beside Mitogen's FileService, in one run.
  *
- *   cat pipe      sh -c 'cat SRC | cat > DST': the floor, two processes
- *                 and a pipe, no checksum, no fsync.
- *   push, pull    mg_file_push / mg_file_pull through a local context (this
- *                 program started again as a context, "ship self"):
- *                 windowed, XXH64-checked, fsynced, renamed.
- *   exec cat      mg.exec of `cat SRC` in the context, the output streamed
- *                 back and dropped, beside `cat SRC | cat > /dev/null`.
+ *   local   mg_file_push / mg_file_pull through a local context (this
+ *           program started again, "ship self"), beside
+ *           `cat SRC | cat > DST`: two processes and a pipe.
+ *   sudo    the same through `sudo -u mgtest2` (the stock agent), beside
+ *           `sudo -u mgtest2 sh -c 'cat > DST' < SRC` (push) and
+ *           `sudo -u mgtest2 cat SRC > DST` (pull).
+ *   ssh     the same through ssh to mgtest@127.0.0.1 (tests/infra's sshd,
+ *           its ssh_config: one cipher for both), beside
+ *           `ssh HOST 'cat > DST' < SRC` and `ssh HOST cat SRC > DST`.
+ *   exec    mg.exec of `cat SRC` in the local context, the output streamed
+ *           back and dropped, beside `cat SRC | cat > /dev/null`.
+ *   mitogen bench/mitogen_files_ref.py with Debian's python3-mitogen: the
+ *           child fetches the file with FileService.get(), as Mitogen's
+ *           ansible plugin does (push direction only; see the script).
  *
- * Files live in a tmpfs (/dev/shm by default) so the disk is not what is
- * measured.  Rounds alternate floor and figure; the best of each is kept.
- * Prints a table and one JSON object; never asserts a time.
+ * Our transfers are windowed, XXH64-checked end to end, fsynced and
+ * renamed into place; the floors do none of that.  Files live in a tmpfs
+ * (/dev/shm by default) so the disk is not what is measured.  Rounds
+ * alternate floor and figure; the best of each is kept.  The sudo and ssh
+ * rows need tests/infra up (`bash tests/infra/env.sh up`); without it
+ * they are skipped with the reason.  Prints a table and one JSON object;
+ * never asserts a time.
  *
- * Usage: bench_files [-s mib] [-k rounds] [-d dir]
+ * Usage: bench_files [-s mib] [-k rounds] [-d dir] [-M mitogen_mib]
+ *                    [-K mitogen_rounds] [-N (no Mitogen)] [-e infra.env]
+ *                    [-m local|sudo|ssh (only that one)] [-F (no floors)]
+ *                    [-w window_kib (mg_file_opts.window; 0: the default)]
+ * (-m with -F -N makes a quiet loop to profile with perf.)
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +46,24 @@
 
 extern const char *const mg__exec_services[];
 extern const char *const mg__files_services[];
+
+#define INFRA_LOCK "/run/lock/mitogen-test.lock"
+
+enum { M_LOCAL, M_SUDO, M_SSH, NMETHODS };
+
+static const char *const method_names[NMETHODS] = {"local", "sudo", "ssh"};
+
+struct method {
+	struct mg_context *c;
+	char why[300];         /* why it is not measured */
+	char floor_push[2048]; /* shell commands of the floors */
+	char floor_pull[2048];
+	char setup[1024];    /* the floors' own start-up and teardown */
+	double push, pull;   /* best seconds, 0: none */
+	double fpush, fpull; /* floors less their start-up */
+	double setup_t;      /* best time of setup */
+	double mitogen;      /* MiB/s, 0: none */
+};
 
 static double now(void)
 {
@@ -56,6 +91,7 @@ static int make_file(const char *path, size_t mib)
 		if (write(fd, buf, 1024 * 1024) != 1024 * 1024)
 			rc = -1;
 	}
+	fchmod(fd, 0644);
 	close(fd);
 	free(buf);
 	return rc;
@@ -89,104 +125,369 @@ static double exec_cat(struct mg_context *c, const char *src, uint64_t expect)
 	return got == expect ? now() - t0 : -1;
 }
 
+/* t less its start-up cost; -1 (nothing) when either failed. */
+static double less(double t, double setup)
+{
+	if (t <= 0 || setup < 0 || t - setup <= 0)
+		return -1;
+	return t - setup;
+}
+
 static void best(double *b, double t)
 {
 	if (t > 0 && (*b <= 0 || t < *b))
 		*b = t;
 }
 
+/* KEY=value lines of tests/infra's environment file. */
+static char infra[4096];
+
+static const char *infra_get(const char *key)
+{
+	static char val[512];
+	size_t n = strlen(key);
+	const char *p = infra;
+
+	while (p != NULL && *p != '\0') {
+		if (strncmp(p, key, n) == 0 && p[n] == '=') {
+			const char *e = strchr(p + n + 1, '\n');
+			size_t len = e ? (size_t)(e - p - n - 1) : strlen(p + n + 1);
+			snprintf(val, sizeof(val), "%.*s", (int)len, p + n + 1);
+			return val;
+		}
+		p = strchr(p, '\n');
+		p = p ? p + 1 : NULL;
+	}
+	return NULL;
+}
+
+static bool infra_load(const char *path, char *why, size_t size)
+{
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (f == NULL) {
+		snprintf(why, size, "%s: %s (is `bash tests/infra/env.sh up` done?)", path,
+		         strerror(errno));
+		return false;
+	}
+	n = fread(infra, 1, sizeof(infra) - 1, f);
+	infra[n] = '\0';
+	fclose(f);
+	return true;
+}
+
+/* The directory of this source file, where mitogen_files_ref.py lives. */
+static void source_path(char *out, size_t size, const char *name)
+{
+	const char *slash = strrchr(__FILE__, '/');
+
+	if (slash == NULL)
+		snprintf(out, size, "bench/%s", name);
+	else
+		snprintf(out, size, "%.*s/%s", (int)(slash - __FILE__), __FILE__, name);
+}
+
+static double json_number(const char *doc, const char *key)
+{
+	char pat[128];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\": ", key);
+	if ((p = strstr(doc, pat)) == NULL)
+		return 0;
+	return atof(p + strlen(pat));
+}
+
+static void connect_all(struct mg_router *r, struct method *m, bool have_infra, const char *ssh_cfg,
+                        const char *user, const char *user2)
+{
+	const char *ssh_args[] = {"-F", ssh_cfg, NULL};
+	struct mg_connect_opts o;
+	int i;
+
+	for (i = 0; i < NMETHODS; i++) {
+		if ((i != M_LOCAL && !have_infra) || m[i].why[0] != '\0')
+			continue;
+		mg_connect_opts_init(&o, i == M_LOCAL  ? MG_METHOD_LOCAL
+		                         : i == M_SUDO ? MG_METHOD_SUDO
+		                                       : MG_METHOD_SSH);
+		o.name = method_names[i];
+		o.ship_self = i == M_LOCAL;
+		if (i == M_SUDO)
+			o.username = user2;
+		if (i == M_SSH) {
+			o.hostname = "127.0.0.1";
+			o.username = user;
+			o.ssh_args = ssh_args;
+		}
+		if (mg_connect(r, &o, &m[i].c) != 0)
+			snprintf(m[i].why, sizeof(m[i].why), "connect: %s", mg_errdetail());
+	}
+}
+
+static void run_mitogen(struct method *m, const char *src, const char *base, int rounds,
+                        bool have_infra, const char *ssh_cfg, const char *user, const char *user2,
+                        char *version, size_t vsize)
+{
+	char script[600], cmd[4096], doc[8192];
+	size_t n = 0;
+	FILE *p;
+	int i;
+
+	source_path(script, sizeof(script), "mitogen_files_ref.py");
+	if (have_infra)
+		snprintf(cmd, sizeof(cmd),
+		         "/usr/bin/python3 '%s' --src '%s' --dir '%s' --rounds %d --sudo-user %s "
+		         "--ssh-host 127.0.0.1 --ssh-user %s --ssh-config '%s'",
+		         script, src, base, rounds, user2, user, ssh_cfg);
+	else
+		snprintf(cmd, sizeof(cmd),
+		         "/usr/bin/python3 '%s' --src '%s' --dir '%s' --rounds %d", script, src,
+		         base, rounds);
+	if ((p = popen(cmd, "r")) == NULL)
+		return;
+	n = fread(doc, 1, sizeof(doc) - 1, p);
+	doc[n] = '\0';
+	if (pclose(p) != 0 || strstr(doc, "\"metrics\"") == NULL) {
+		fprintf(stderr, "bench_files: the Mitogen half failed: %s\n", cmd);
+		return;
+	}
+	for (i = 0; i < NMETHODS; i++) {
+		char key[64];
+		snprintf(key, sizeof(key), "%s_push_mib_s", method_names[i]);
+		m[i].mitogen = json_number(doc, key);
+	}
+	{
+		const char *v = strstr(doc, "\"mitogen_version\": \"");
+		if (v != NULL)
+			snprintf(version, vsize, "%.*s", (int)strcspn(v + 20, "\""), v + 20);
+	}
+}
+
+#define MIBS(t) ((t) > 0 ? bytes / (1024.0 * 1024.0) / (t) : 0.0)
+#define RATIO(a, b) ((b) > 0 ? (a) / (b) : 0.0)
+
 int main(int argc, char **argv)
 {
-	const char *dir = "/dev/shm";
-	size_t mib = 1024;
-	int rounds = 3, opt, k;
-	double pipe_t = 0, push_t = 0, pull_t = 0, exec_t = 0, pipe_null_t = 0;
-	char src[600], dst[600], cmd[2048], cmd_null[1200], base[512];
-	struct mg_connect_opts co;
+	const char *dir = "/dev/shm", *env = "/run/mitogen-test/infra.env";
+	const char *ssh_cfg = NULL, *user = NULL, *user2 = NULL;
+	size_t mib = 1024, ref_mib = 0;
+	int rounds = 3, ref_rounds = 1, opt, k, i, lockfd = -1;
+	bool mitogen = true, have_infra, floors = true;
+	const char *only = NULL;
+	double pipe_null_t = 0, exec_t = 0, bytes;
+	char src[600], ref_src[600], dst[600], cmd_null[1200], base[512], why[400] = "";
+	char version[32] = "?", ssh_cfg_buf[512], user_buf[64], user2_buf[64];
+	struct method m[NMETHODS];
 	struct mg_router_opts ro;
 	struct mg_router *r;
-	struct mg_context *c;
 	struct mg_file_result res;
-	double bytes;
+	struct mg_file_opts fo;
 
 	mg_child_main(argc, argv);
+	mg_file_opts_init(&fo);
 	(void)mg__exec_services;
 	(void)mg__files_services;
-	while ((opt = getopt(argc, argv, "s:k:d:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:k:d:M:K:Ne:m:Fw:")) != -1) {
 		if (opt == 's')
 			mib = (size_t)atol(optarg);
 		else if (opt == 'k')
 			rounds = atoi(optarg);
 		else if (opt == 'd')
 			dir = optarg;
+		else if (opt == 'M')
+			ref_mib = (size_t)atol(optarg);
+		else if (opt == 'K')
+			ref_rounds = atoi(optarg);
+		else if (opt == 'N')
+			mitogen = false;
+		else if (opt == 'e')
+			env = optarg;
+		else if (opt == 'm')
+			only = optarg;
+		else if (opt == 'F')
+			floors = false;
+		else if (opt == 'w')
+			fo.window = (size_t)atol(optarg) * 1024;
 		else
 			return 2;
 	}
+	if (ref_mib == 0)
+		ref_mib = mib;
+	memset(m, 0, sizeof(m));
 	bytes = (double)mib * 1024 * 1024;
+
+	/* Hold tests/infra up while we use it (a shared lock, as a test case
+	 * does): a `down` elsewhere waits for us. */
+	if ((have_infra = infra_load(env, why, sizeof(why)))) {
+		lockfd = open(INFRA_LOCK, O_RDONLY | O_CLOEXEC);
+		if (lockfd >= 0)
+			flock(lockfd, LOCK_SH);
+		ssh_cfg = infra_get("MG_INFRA_SSH_CONFIG");
+		snprintf(ssh_cfg_buf, sizeof(ssh_cfg_buf), "%s", ssh_cfg ? ssh_cfg : "");
+		ssh_cfg = ssh_cfg_buf;
+		user = infra_get("MG_INFRA_USER");
+		snprintf(user_buf, sizeof(user_buf), "%s", user ? user : "mgtest");
+		user = user_buf;
+		user2 = infra_get("MG_INFRA_USER2");
+		snprintf(user2_buf, sizeof(user2_buf), "%s", user2 ? user2 : "mgtest2");
+		user2 = user2_buf;
+	}
+	for (i = M_SUDO; !have_infra && i < NMETHODS; i++)
+		snprintf(m[i].why, sizeof(m[i].why), "%s", why);
+	for (i = 0; only != NULL && i < NMETHODS; i++)
+		if (strcmp(only, method_names[i]) != 0)
+			snprintf(m[i].why, sizeof(m[i].why), "not asked for (-m %s)", only);
+
+	/* One folder every context's user may write in. */
 	snprintf(base, sizeof(base), "%s/mg-bench-files-%ld", dir, (long)getpid());
-	if (mkdir(base, 0700) != 0) {
+	if (mkdir(base, 0700) != 0 || chmod(base, 01777) != 0) {
 		perror(base);
 		return 1;
 	}
 	snprintf(src, sizeof(src), "%s/src", base);
+	snprintf(ref_src, sizeof(ref_src), "%s/src-ref", base);
 	snprintf(dst, sizeof(dst), "%s/dst", base);
-	snprintf(cmd, sizeof(cmd), "cat '%s' | cat > '%s'", src, dst);
 	snprintf(cmd_null, sizeof(cmd_null), "cat '%s' | cat > /dev/null", src);
+	snprintf(m[M_LOCAL].floor_push, sizeof(m[M_LOCAL].floor_push), "cat '%s' | cat > '%s'", src,
+	         dst);
+	snprintf(m[M_LOCAL].floor_pull, sizeof(m[M_LOCAL].floor_pull), "%s", m[M_LOCAL].floor_push);
+	if (have_infra) {
+		snprintf(m[M_SUDO].floor_push, sizeof(m[M_SUDO].floor_push),
+		         "sudo -u %s sh -c \"cat > '%s'\" < '%s'", user2, dst, src);
+		snprintf(m[M_SUDO].floor_pull, sizeof(m[M_SUDO].floor_pull),
+		         "sudo -u %s cat '%s' > '%s'", user2, src, dst);
+		snprintf(m[M_SSH].floor_push, sizeof(m[M_SSH].floor_push),
+		         "ssh -F '%s' %s@127.0.0.1 \"cat > '%s'\" < '%s'", ssh_cfg, user, dst, src);
+		snprintf(m[M_SSH].floor_pull, sizeof(m[M_SSH].floor_pull),
+		         "ssh -F '%s' %s@127.0.0.1 \"cat '%s'\" > '%s'", ssh_cfg, user, src, dst);
+		snprintf(m[M_SUDO].setup, sizeof(m[M_SUDO].setup), "sudo -u %s true", user2);
+		snprintf(m[M_SSH].setup, sizeof(m[M_SSH].setup), "ssh -F '%s' %s@127.0.0.1 true",
+		         ssh_cfg, user);
+	}
 	if (make_file(src, mib) != 0) {
 		perror("making the source");
 		return 1;
 	}
 	mg_router_opts_init(&ro);
 	mg_router_new(&ro, &r);
-	mg_connect_opts_init(&co, MG_METHOD_LOCAL);
-	co.ship_self = true;
-	co.name = "bench";
-	if (mg_local(r, &co, &c) != 0) {
-		fprintf(stderr, "local context: %s\n", mg_errdetail());
+	connect_all(r, m, have_infra, ssh_cfg, user, user2);
+	k = only == NULL || strcmp(only, "local") == 0 ? M_LOCAL
+	    : strcmp(only, "sudo") == 0                ? M_SUDO
+	                                               : M_SSH;
+	if (m[k].c == NULL) {
+		fprintf(stderr, "no %s context: %s\n", method_names[k], m[k].why);
+		for (i = 0; i < NMETHODS; i++)
+			mg_context_free(m[i].c);
+		mg_router_free(r);
+		unlink(src);
+		rmdir(base);
 		return 1;
 	}
 	for (k = 0; k < rounds; k++) {
-		double t0;
+		for (i = 0; i < NMETHODS; i++) {
+			struct method *x = &m[i];
+			double t0, setup;
 
-		best(&pipe_t, run_sh(cmd));
-		unlink(dst);
-		t0 = now();
-		if (mg_file_push(c, src, dst, NULL, &res) == 0)
-			best(&push_t, now() - t0);
-		else
-			fprintf(stderr, "push: %s\n", res.error);
-		unlink(dst);
-		t0 = now();
-		if (mg_file_pull(c, src, dst, NULL, &res) == 0)
-			best(&pull_t, now() - t0);
-		else
-			fprintf(stderr, "pull: %s\n", res.error);
-		unlink(dst);
-		best(&pipe_null_t, run_sh(cmd_null));
-		best(&exec_t, exec_cat(c, src, (uint64_t)bytes));
+			if (x->c == NULL)
+				continue;
+			/* Our contexts are connected before the clock starts: the
+			 * floors' stream alone is their time less that of
+			 * starting and ending the same command doing nothing,
+			 * measured beside it. */
+			setup = x->setup[0] != '\0' && floors ? run_sh(x->setup) : 0;
+			best(&x->setup_t, setup);
+			if (floors)
+				best(&x->fpush, less(run_sh(x->floor_push), setup));
+			unlink(dst);
+			t0 = now();
+			if (mg_file_push(x->c, src, dst, &fo, &res) == 0)
+				best(&x->push, now() - t0);
+			else
+				fprintf(stderr, "%s push: %s\n", method_names[i], res.error);
+			unlink(dst);
+			setup = x->setup[0] != '\0' && floors ? run_sh(x->setup) : 0;
+			best(&x->setup_t, setup);
+			if (floors)
+				best(&x->fpull, less(run_sh(x->floor_pull), setup));
+			unlink(dst);
+			t0 = now();
+			if (mg_file_pull(x->c, src, dst, &fo, &res) == 0)
+				best(&x->pull, now() - t0);
+			else
+				fprintf(stderr, "%s pull: %s\n", method_names[i], res.error);
+			unlink(dst);
+		}
+		if (floors)
+			best(&pipe_null_t, run_sh(cmd_null));
+		if (m[M_LOCAL].c != NULL)
+			best(&exec_t, exec_cat(m[M_LOCAL].c, src, (uint64_t)bytes));
 	}
-	mg_context_free(c);
+	for (i = 0; i < NMETHODS; i++)
+		mg_context_free(m[i].c);
 	mg_router_free(r);
+	if (mitogen) {
+		const char *from = src;
+		if (ref_mib != mib) {
+			make_file(ref_src, ref_mib);
+			from = ref_src;
+		}
+		run_mitogen(m, from, base, ref_rounds, have_infra, ssh_cfg, user, user2, version,
+		            sizeof(version));
+		unlink(ref_src);
+	}
 	unlink(src);
 	rmdir(base);
+	if (lockfd >= 0)
+		close(lockfd);
 
-#define MIBS(t) ((t) > 0 ? bytes / (1024.0 * 1024.0) / (t) : 0.0)
-	printf("bench_files: %zu MiB, %d rounds, best of each, files in %s\n\n", mib, rounds, dir);
-	printf("%-36s %10s %10s\n", "what", "MiB/s", "/ floor");
-	printf("%-36s %10.0f %9.2fx\n", "cat | cat > file (floor)", MIBS(pipe_t), 1.0);
-	printf("%-36s %10.0f %9.2fx\n", "mg_file_push, local context", MIBS(push_t),
-	       MIBS(push_t) / MIBS(pipe_t));
-	printf("%-36s %10.0f %9.2fx\n", "mg_file_pull, local context", MIBS(pull_t),
-	       MIBS(pull_t) / MIBS(pipe_t));
-	printf("%-36s %10.0f %9.2fx\n", "cat | cat > /dev/null (floor)", MIBS(pipe_null_t), 1.0);
-	printf("%-36s %10.0f %9.2fx\n", "mg.exec cat, output streamed back", MIBS(exec_t),
-	       MIBS(exec_t) / MIBS(pipe_null_t));
-	printf("\n{\"bench\":\"files\",\"mib\":%zu,\"rounds\":%d,\"cat_pipe_mib_s\":%.1f,"
-	       "\"push_local_mib_s\":%.1f,\"pull_local_mib_s\":%.1f,\"cat_pipe_null_mib_s\":%.1f,"
-	       "\"exec_cat_mib_s\":%.1f,\"push_ratio\":%.3f,\"pull_ratio\":%.3f,"
-	       "\"exec_ratio\":%.3f,\"version\":\"%s\"}\n",
-	       mib, rounds, MIBS(pipe_t), MIBS(push_t), MIBS(pull_t), MIBS(pipe_null_t),
-	       MIBS(exec_t), MIBS(push_t) / MIBS(pipe_t), MIBS(pull_t) / MIBS(pipe_t),
-	       MIBS(exec_t) / MIBS(pipe_null_t), MG_VERSION_STRING);
+	printf("bench_files: %zu MiB, %d rounds, best of each, files in %s\n", mib, rounds, dir);
+	printf("  floors: local `cat | cat`; sudo `sudo -u %s cat`; ssh `ssh %s@127.0.0.1 cat`\n",
+	       user2 ? user2 : "-", user ? user : "-");
+	printf("  (same sshd, same ssh_config and cipher as the ssh context); a floor's time is\n"
+	       "  less that of its command doing nothing (`sudo true`: %.0f ms, `ssh true`: %.0f "
+	       "ms),\n  as our contexts are connected before the clock starts\n\n",
+	       m[M_SUDO].setup_t * 1000, m[M_SSH].setup_t * 1000);
+	printf("%-30s %10s %12s %8s\n", "what", "MiB/s", "floor MiB/s", "ratio");
+	for (i = 0; i < NMETHODS; i++) {
+		char name[64];
+		if (m[i].push <= 0 && m[i].why[0] != '\0') {
+			printf("%-30s skipped: %s\n", method_names[i], m[i].why);
+			continue;
+		}
+		snprintf(name, sizeof(name), "mg_file_push, %s", method_names[i]);
+		printf("%-30s %10.0f %12.0f %7.2fx\n", name, MIBS(m[i].push), MIBS(m[i].fpush),
+		       RATIO(MIBS(m[i].push), MIBS(m[i].fpush)));
+		snprintf(name, sizeof(name), "mg_file_pull, %s", method_names[i]);
+		printf("%-30s %10.0f %12.0f %7.2fx\n", name, MIBS(m[i].pull), MIBS(m[i].fpull),
+		       RATIO(MIBS(m[i].pull), MIBS(m[i].fpull)));
+	}
+	printf("%-30s %10.0f %12.0f %7.2fx\n", "mg.exec cat, local", MIBS(exec_t),
+	       MIBS(pipe_null_t), RATIO(MIBS(exec_t), MIBS(pipe_null_t)));
+	for (i = 0; mitogen && i < NMETHODS; i++) {
+		char name[64];
+		snprintf(name, sizeof(name), "Mitogen %s FileService, %s", version,
+		         method_names[i]);
+		if (m[i].mitogen > 0)
+			printf("%-30s %10.1f %12.0f %7.2fx  (%zu MiB, %d round%s)\n", name,
+			       m[i].mitogen, MIBS(m[i].fpush),
+			       RATIO(m[i].mitogen, MIBS(m[i].fpush)), ref_mib, ref_rounds,
+			       ref_rounds == 1 ? "" : "s");
+		else
+			printf("%-30s not measured (see stderr)\n", name);
+	}
+
+	printf("\n{\"bench\":\"files\",\"mib\":%zu,\"rounds\":%d", mib, rounds);
+	for (i = 0; i < NMETHODS; i++)
+		printf(",\"%s\":{\"push_mib_s\":%.1f,\"pull_mib_s\":%.1f,\"floor_push_mib_s\":%.1f,"
+		       "\"floor_pull_mib_s\":%.1f,\"push_ratio\":%.3f,\"pull_ratio\":%.3f,"
+		       "\"mitogen_push_mib_s\":%.1f,\"floor_setup_ms\":%.1f}",
+		       method_names[i], MIBS(m[i].push), MIBS(m[i].pull), MIBS(m[i].fpush),
+		       MIBS(m[i].fpull), RATIO(MIBS(m[i].push), MIBS(m[i].fpush)),
+		       RATIO(MIBS(m[i].pull), MIBS(m[i].fpull)), m[i].mitogen, m[i].setup_t * 1000);
+	printf(",\"exec_cat_mib_s\":%.1f,\"cat_pipe_null_mib_s\":%.1f,\"mitogen_mib\":%zu,"
+	       "\"mitogen_rounds\":%d,\"mitogen_version\":\"%s\",\"version\":\"%s\"}\n",
+	       MIBS(exec_t), MIBS(pipe_null_t), ref_mib, ref_rounds, version, MG_VERSION_STRING);
 	return 0;
 }

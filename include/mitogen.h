@@ -479,6 +479,16 @@ const char *mg_context_name(const struct mg_context *ctx);
 struct mg_router *mg_context_router(const struct mg_context *ctx);
 /* True once the context has disconnected or been shut down. */
 bool mg_context_is_gone(const struct mg_context *ctx);
+/* The gateway ctx was connected through (opts.via), or NULL for a child
+ * of this process.  Borrowed while ctx lives. */
+struct mg_context *mg_context_via(const struct mg_context *ctx);
+
+/* A new reference to the context with this id that this process started
+ * (itself, or for its parent through a via connect).  0, or -ENOENT when
+ * this process has no such context.  Drop it with mg_context_unref(),
+ * which never shuts the context down.  Thread: any. */
+int mg_context_lookup(struct mg_router *router, uint32_t id, struct mg_context **ctxp);
+void mg_context_unref(struct mg_context *ctx);
 
 /* Asks the context to shut down (its own children first) and waits up to
  * wait_ms for it to go; past that it is forced (local and fork children
@@ -736,6 +746,20 @@ int mg_file_push(struct mg_context *ctx, const char *local_path, const char *rem
 /* Copies remote_path in ctx to local_path; returns as mg_file_push(). */
 int mg_file_pull(struct mg_context *ctx, const char *remote_path, const char *local_path,
                  const struct mg_file_opts *opts, struct mg_file_result *res);
+
+/* Copies local_path to remote_path in each of the n contexts, in
+ * parallel.  Targets connected through the same gateway (opts.via) share
+ * one transfer down to it: the gateway keeps the file in an unnamed
+ * temporary file of its own (bounded memory, nothing left behind) and
+ * pushes it to each of them, so the file crosses the links above the
+ * gateway once however many of its children receive it (Mitogen's
+ * PushFileService).  Each target's XXH64 is checked against the source's.
+ * codes[i] (0 or as mg_file_push()) and results[i] say how target i
+ * fared; either array may be NULL.  Returns 0 when every target got the
+ * file, else the first failed target's code.  Thread: any but the broker. */
+int mg_file_push_many(struct mg_context *const *ctxs, size_t n, const char *local_path,
+                      const char *remote_path, const struct mg_file_opts *opts, int *codes,
+                      struct mg_file_result *results);
 
 /* Copies a directory tree (folders, regular files, symlinks; other kinds
  * are skipped) so that remote_dir becomes a copy of local_dir, folders

@@ -203,3 +203,48 @@ TEST(alloc_steal_and_reuse)
 	mg__free(p);
 	mg__alloc_fail_after(0);
 }
+
+TEST(big_buffers_are_reused_within_a_budget)
+{
+	enum { CAP = 512 * 1024, MANY = 8 };
+	struct mg_buf b;
+	void *p[MANY], *q;
+	int i, kept = 0;
+
+	/* A freed big buffer comes back for the next one of its size. */
+	mg__buf_init(&b, 1u << 30);
+	CHECK_OK(mg__buf_reserve(&b, 300000));
+	CHECK_EQ(b.cap, CAP);
+	q = b.data;
+	mg__buf_fini(&b);
+	CHECK_OK(mg__buf_reserve(&b, 400000));
+	CHECK(b.data == q);
+	memset(b.data, 1, b.cap);
+	mg__buf_fini(&b);
+
+	/* Freeing more than the budget (2 MiB) keeps some and frees the rest;
+	 * no buffer is ever handed out twice. */
+	for (i = 0; i < MANY; i++)
+		CHECK((p[i] = mg__chunk_alloc(CAP)) != NULL);
+	for (i = 0; i < MANY; i++)
+		mg__chunk_free(p[i], CAP);
+	for (i = 0; i < MANY; i++) {
+		p[i] = mg__chunk_alloc(CAP);
+		CHECK(p[i] != NULL);
+	}
+	for (i = 0; i < MANY; i++) {
+		int j;
+		for (j = 0; j < MANY; j++)
+			kept += i != j && p[i] == p[j];
+	}
+	CHECK_EQ(kept, 0);
+	for (i = 0; i < MANY; i++)
+		mg__chunk_free(p[i], CAP);
+
+	/* Other sizes are plain allocations; a reused one still counts as an
+	 * allocation that a test can make fail. */
+	mg__chunk_free(mg__chunk_alloc(300000), 300000);
+	mg__alloc_fail_after(1);
+	CHECK(mg__chunk_alloc(CAP) == NULL);
+	mg__alloc_fail_after(0);
+}

@@ -14,9 +14,9 @@
 
 static void context_unref(struct mg_context *c);
 
-static void on_disconnect(void *arg, uint32_t id)
+/* A new reference to the context r knows as id, or NULL. */
+static struct mg_context *find_ref(struct mg_router *r, uint32_t id)
 {
-	struct mg_router *r = arg;
 	struct mg_context *c;
 
 	pthread_mutex_lock(&r->lock);
@@ -24,6 +24,14 @@ static void on_disconnect(void *arg, uint32_t id)
 	if (c != NULL)
 		atomic_fetch_add(&c->refs, 1);
 	pthread_mutex_unlock(&r->lock);
+	return c;
+}
+
+static void on_disconnect(void *arg, uint32_t id)
+{
+	struct mg_router *r = arg;
+	struct mg_context *c = find_ref(r, id);
+
 	mg__child_lost(r, id);
 	if (c == NULL)
 		return;
@@ -230,6 +238,27 @@ const char *mg_context_name(const struct mg_context *c)
 struct mg_router *mg_context_router(const struct mg_context *c)
 {
 	return c->router;
+}
+
+struct mg_context *mg_context_via(const struct mg_context *c)
+{
+	return c->via;
+}
+
+int mg_context_lookup(struct mg_router *r, uint32_t id, struct mg_context **cp)
+{
+	struct mg_context *c = find_ref(r, id);
+
+	if (c == NULL)
+		return -ENOENT;
+	*cp = c;
+	return 0;
+}
+
+void mg_context_unref(struct mg_context *c)
+{
+	if (c != NULL)
+		context_unref(c);
 }
 
 bool mg_context_is_gone(const struct mg_context *c)

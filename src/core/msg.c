@@ -32,7 +32,8 @@ static int payload_grow(struct mg_buf *b, size_t need, size_t cap)
 	if (m->big)
 		return mg__bigbuf_grow(&b->data, &b->cap, need);
 	if (need < MG_BIGBUF_MIN) {
-		if ((p = mg__realloc(b->data, cap)) == NULL)
+		p = b->data == NULL ? mg__chunk_alloc(cap) : mg__realloc(b->data, cap);
+		if (p == NULL)
 			return -ENOMEM;
 		b->data = p;
 		b->cap = cap;
@@ -42,7 +43,7 @@ static int payload_grow(struct mg_buf *b, size_t need, size_t cap)
 		return r;
 	if (b->len > 0)
 		memcpy(p, b->data, b->len);
-	mg__free(b->data);
+	mg__chunk_free(b->data, b->cap);
 	b->data = p;
 	b->cap = ncap;
 	m->big = true;
@@ -56,7 +57,7 @@ static void payload_release(struct mg_buf *b)
 	if (m->big)
 		mg__bigbuf_put(b->data, b->cap);
 	else
-		mg__free(b->data);
+		mg__chunk_free(b->data, b->cap);
 	m->big = false;
 }
 

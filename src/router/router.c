@@ -156,6 +156,25 @@ bool mg__router_has_route(struct mg_router *r, uint32_t id)
 	return has;
 }
 
+int mg__router_link_bytes_out(struct mg_router *r, uint32_t id, uint64_t *outp)
+{
+	struct mg_stream *s;
+
+	pthread_mutex_lock(&r->lock);
+	if ((s = mg__idmap_get(&r->routes, id)) != NULL)
+		mg__stream_ref(s);
+	pthread_mutex_unlock(&r->lock);
+	if (s == NULL)
+		return MG_ENOROUTE;
+	/* The output counter moves under the stream's own lock (the input
+	 * one belongs to the broker thread, so it is not offered). */
+	pthread_mutex_lock(&s->lock);
+	*outp = s->bytes_out;
+	pthread_mutex_unlock(&s->lock);
+	mg__stream_unref(s);
+	return 0;
+}
+
 void mg__router_set_disconnect_cb(struct mg_router *r, mg_disconnect_cb cb, void *arg)
 {
 	pthread_mutex_lock(&r->lock);

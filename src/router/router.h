@@ -90,6 +90,10 @@ int mg__router_register(struct mg_router *r, struct mg_handler *h, uint32_t hand
 void mg__router_set_ancestors(struct mg_router *r, const uint32_t *ids, size_t n);
 /* True when id is reachable through an explicit route (tests, diagnostics). */
 bool mg__router_has_route(struct mg_router *r, uint32_t id);
+/* Bytes written to the stream that routes to id since it was attached:
+ * how tests and benches see what crossed a link.  0 or MG_ENOROUTE.
+ * Thread: any. */
+int mg__router_link_bytes_out(struct mg_router *r, uint32_t id, uint64_t *outp);
 void mg__router_set_disconnect_cb(struct mg_router *r, mg_disconnect_cb cb, void *arg);
 
 /* route.c: ADD_ROUTE / DEL_ROUTE and stream loss.  Thread: broker. */

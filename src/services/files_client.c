@@ -19,8 +19,8 @@ void mg_file_opts_init(struct mg_file_opts *o)
 	o->mode = -1;
 }
 
-static const struct mg_file_opts *opts_or_default(const struct mg_file_opts *o,
-                                                  struct mg_file_opts *def)
+const struct mg_file_opts *mg__file_opts_or_default(const struct mg_file_opts *o,
+                                                    struct mg_file_opts *def)
 {
 	if (o != NULL)
 		return o;
@@ -28,7 +28,7 @@ static const struct mg_file_opts *opts_or_default(const struct mg_file_opts *o,
 	return def;
 }
 
-static void set_err(struct mg_file_result *res, int rc, const char *text, const char *path)
+void mg__file_set_err(struct mg_file_result *res, int rc, const char *text, const char *path)
 {
 	if (text != NULL && text[0] != '\0')
 		snprintf(res->error, sizeof(res->error), "%s", text);
@@ -36,65 +36,88 @@ static void set_err(struct mg_file_result *res, int rc, const char *text, const 
 		snprintf(res->error, sizeof(res->error), "%s: %s", path, mg_strerror(rc));
 }
 
-int mg_file_push(struct mg_context *ctx, const char *local, const char *remote,
-                 const struct mg_file_opts *opts, struct mg_file_result *resp)
+int mg__file_push_fd(struct mg_context *ctx, int fd, const struct file_meta *meta,
+                     const char *remote, const struct mg_file_opts *opts, uint64_t *hashp,
+                     char *err, size_t errsize)
 {
 	struct mg_router *r = mg_context_router(ctx);
 	struct mg_receiver *status = NULL;
 	struct mg_sender *st_sender = NULL, *data = NULL;
-	struct mg_file_result scratch;
-	struct mg_file_result *res = resp ? resp : &scratch;
-	struct mg_file_opts def;
 	struct mg_msg *reply = NULL;
-	struct file_meta meta;
-	char err[512] = "";
-	struct stat st;
-	uint64_t hash = 0;
-	int fd, rc;
+	int rc;
 
-	opts = opts_or_default(opts, &def);
-	res->error[0] = '\0';
-	if ((fd = open(local, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) != 0) {
-		rc = -errno;
-		snprintf(err, sizeof(err), "[Errno %d] %s: '%s'", -rc, strerror(-rc), local);
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-		snprintf(err, sizeof(err), "[Errno %d] not a regular file: '%s'", -rc, local);
-		goto out;
-	}
-	mg__file_meta_from_stat(&st, &meta);
-	if (opts->mode >= 0)
-		meta.mode = (uint32_t)opts->mode & 07777;
 	if ((rc = mg_receiver_new(r, mg_context_id(ctx), MG_POLICY_ANY, &status)) != 0 ||
 	    (rc = mg_receiver_to_sender(status, &st_sender)) != 0)
 		goto out;
-	rc = mg_call(ctx, "mg.file.recv", &reply, "suutiibuh", remote, meta.size,
-	             (uint64_t)meta.mode, &meta.mtime, meta.uid, meta.gid, (int)opts->keep_owner,
-	             (uint64_t)opts->window, st_sender);
+	rc = mg_call(ctx, "mg.file.recv", &reply, "suutiibuh", remote, meta->size,
+	             (uint64_t)meta->mode, &meta->mtime, meta->uid, meta->gid,
+	             (int)opts->keep_owner, (uint64_t)opts->window, st_sender);
 	if (rc != 0) {
-		rc = mg__svc_call_error(rc, err, sizeof(err));
+		rc = mg__svc_call_error(rc, err, errsize);
 		goto out;
 	}
 	if ((rc = mg_msg_read(reply, "h", &data)) != 0)
 		goto out;
-	rc = mg__file_source_run(fd, meta.size, opts->window, data, status, &hash, err,
-	                         sizeof(err));
-	if (rc == 0) {
-		res->bytes += meta.size;
-		res->files++;
-		res->hash = hash;
-	}
+	rc = mg__file_source_run(fd, meta->size, opts->window, data, status, hashp, err, errsize);
 out:
-	if (rc != 0)
-		set_err(res, rc, err, remote);
-	if (fd >= 0)
-		close(fd);
 	mg_msg_free(reply);
 	mg_sender_free(data);
 	mg_sender_free(st_sender);
 	mg_receiver_free(status);
+	return rc;
+}
+
+int mg__file_open_source(const char *local, const struct mg_file_opts *opts, int *fdp,
+                         struct file_meta *meta, char *err, size_t errsize)
+{
+	struct stat st;
+	int fd, rc;
+
+	if ((fd = open(local, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) != 0) {
+		rc = -errno;
+		snprintf(err, errsize, "[Errno %d] %s: '%s'", -rc, strerror(-rc), local);
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+		snprintf(err, errsize, "[Errno %d] not a regular file: '%s'", -rc, local);
+		goto fail;
+	}
+	mg__file_meta_from_stat(&st, meta);
+	if (opts->mode >= 0)
+		meta->mode = (uint32_t)opts->mode & 07777;
+	*fdp = fd;
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+int mg_file_push(struct mg_context *ctx, const char *local, const char *remote,
+                 const struct mg_file_opts *opts, struct mg_file_result *resp)
+{
+	struct mg_file_result scratch;
+	struct mg_file_result *res = resp ? resp : &scratch;
+	struct mg_file_opts def;
+	struct file_meta meta;
+	char err[512] = "";
+	uint64_t hash = 0;
+	int fd = -1, rc;
+
+	opts = mg__file_opts_or_default(opts, &def);
+	res->error[0] = '\0';
+	if ((rc = mg__file_open_source(local, opts, &fd, &meta, err, sizeof(err))) == 0)
+		rc = mg__file_push_fd(ctx, fd, &meta, remote, opts, &hash, err, sizeof(err));
+	if (rc == 0) {
+		res->bytes += meta.size;
+		res->files++;
+		res->hash = hash;
+	} else {
+		mg__file_set_err(res, rc, err, remote);
+	}
+	if (fd >= 0)
+		close(fd);
 	return rc;
 }
 
@@ -113,7 +136,7 @@ int mg_file_pull(struct mg_context *ctx, const char *remote, const char *local,
 	char err[512] = "";
 	int rc;
 
-	opts = opts_or_default(opts, &def);
+	opts = mg__file_opts_or_default(opts, &def);
 	res->error[0] = '\0';
 	if ((rc = mg__file_sink_open(&k, local, err, sizeof(err))) != 0)
 		goto out;
@@ -139,7 +162,7 @@ int mg_file_pull(struct mg_context *ctx, const char *remote, const char *local,
 	}
 out:
 	if (rc != 0)
-		set_err(res, rc, err, local);
+		mg__file_set_err(res, rc, err, local);
 	mg__file_sink_fini(&k);
 	mg_msg_free(reply);
 	mg_sender_free(status);

@@ -25,13 +25,9 @@
 
 #include "services/files.h"
 
-const char *const mg__files_services[] = {"mg.file.recv",
-                                          "mg.file.send",
-                                          "mg.file.mkdir",
-                                          "mg.file.symlink",
-                                          "mg.file.utime",
-                                          "mg.file.list",
-                                          NULL};
+const char *const mg__files_services[] = {
+        "mg.file.recv",  "mg.file.send", "mg.file.mkdir",  "mg.file.symlink",
+        "mg.file.utime", "mg.file.list", "mg.file.fanout", NULL};
 
 struct recv_job {
 	struct file_sink sink;
@@ -53,10 +49,33 @@ static void *recv_main(void *arg)
 	return NULL;
 }
 
+int mg__file_sink_serve(struct mg_call *call, struct file_sink *k, const struct file_meta *meta,
+                        bool keep_owner, struct mg_sender *status, struct mg_receiver **datap,
+                        void *(*fn)(void *), void *job)
+{
+	struct mg_sender *data = NULL;
+	int rc;
+
+	k->meta = *meta;
+	k->keep_owner = keep_owner;
+	rc = mg_receiver_new(mg_call_router(call), mg_sender_context(status), MG_POLICY_ANY, datap);
+	if (rc == 0)
+		rc = mg_receiver_to_sender(*datap, &data);
+	if (rc == 0)
+		rc = mg_call_return(call, "h", data);
+	if (rc == 0)
+		rc = mg__svc_thread(fn, job);
+	mg_sender_free(data);
+	if (rc == 0)
+		return 0;
+	mg_call_fail(call, "OSError", "cannot start receiving: %s", mg_strerror(rc));
+	return -1;
+}
+
 MG_EXPORT_AS("mg.file.recv", file_recv)
 static int file_recv(struct mg_call *call)
 {
-	struct mg_sender *data = NULL;
+	struct file_meta meta;
 	struct recv_job *j;
 	const char *path;
 	uint64_t size, mode;
@@ -78,24 +97,10 @@ static int file_recv(struct mg_call *call)
 		mg_call_fail(call, mg__svc_errno_type(-rc), "%s", err);
 		goto fail;
 	}
-	j->sink.meta.size = size;
-	j->sink.meta.mode = (uint32_t)mode & 07777;
-	j->sink.meta.mtime = mtime;
-	j->sink.meta.uid = uid;
-	j->sink.meta.gid = gid;
-	j->sink.keep_owner = keep;
-	rc = mg_receiver_new(mg_call_router(call), mg_sender_context(j->status), MG_POLICY_ANY,
-	                     &j->data);
-	if (rc == 0)
-		rc = mg_receiver_to_sender(j->data, &data);
-	if (rc == 0)
-		rc = mg_call_return(call, "h", data);
-	if (rc == 0)
-		rc = mg__svc_thread(recv_main, j);
-	mg_sender_free(data);
-	if (rc == 0)
+	meta = (struct file_meta){size, (uint32_t)mode & 07777, mtime, uid, gid};
+	if (mg__file_sink_serve(call, &j->sink, &meta, keep, j->status, &j->data, recv_main, j) ==
+	    0)
 		return 0;
-	mg_call_fail(call, "OSError", "cannot start receiving: %s", mg_strerror(rc));
 fail:
 	mg__file_sink_fini(&j->sink);
 	mg_receiver_free(j->data);

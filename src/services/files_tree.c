@@ -2,10 +2,14 @@
  * files_tree.c: directory trees, built from single-file transfers plus
  * three small operations on the far side.
  *
- *   mg.file.list(path)            -> (count, entries): every entry below
- *       path, path itself first as ".", folders before their contents;
- *       entries is count encoded [rel, type, mode, size, mtime, link|nil]
- *       (type 1 folder, 2 file, 3 symlink)
+ *   mg.file.list(path, out)       -> nil, then pages on the sender out:
+ *       [1, count, entries] with every entry below path, path itself
+ *       first as ".", folders before their contents, entries being count
+ *       encoded [rel, type, mode, size, mtime, link|nil] (type 1 folder,
+ *       2 file, 3 symlink); then [2, total, code, message].  Pages hold
+ *       at most LIST_PAGE_ENTRIES entries or about LIST_PAGE_BYTES, so a
+ *       folder of any size never makes one giant message, and the walk
+ *       runs on a thread of its own while the caller reads.
  *   mg.file.mkdir(path, mode)     -> nil; an existing folder is fine
  *   mg.file.symlink(target, path) -> nil; replaces path atomically
  *   mg.file.utime(path, mode, mtime) -> nil
@@ -88,9 +92,12 @@ static int tree_add(struct tree *t, const char *rel, const struct stat *st, cons
 	return 0;
 }
 
-/* Lists root/rel recursively into t; other kinds (fifos, devices) are
- * left out. */
-static int walk(struct tree *t, const char *root, const char *rel)
+/* Called for each entry of a walk; full is its path, for readlink. */
+typedef int (*visit_fn)(void *arg, const char *rel, const struct stat *st, const char *full);
+
+/* Visits root/rel recursively; other kinds (fifos, devices) are left
+ * out. */
+static int walk(const char *root, const char *rel, visit_fn visit, void *arg)
 {
 	char full[PATH_MAX], sub[PATH_MAX];
 	struct dirent *d;
@@ -115,58 +122,149 @@ static int walk(struct tree *t, const char *root, const char *rel)
 		}
 		if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
 			continue;
-		if ((rc = tree_add(t, sub, &st, full)) == 0 && S_ISDIR(st.st_mode))
-			rc = walk(t, root, sub);
+		if ((rc = visit(arg, sub, &st, full)) == 0 && S_ISDIR(st.st_mode))
+			rc = walk(root, sub, visit, arg);
 	}
 	closedir(dir);
 	return rc;
 }
 
-static int tree_list(const char *root, struct tree *t)
+static int tree_visit(void *arg, const char *rel, const struct stat *st, const char *full)
+{
+	return tree_add(arg, rel, st, full);
+}
+
+/* 0 when root is a folder, else -errno. */
+static int check_dir(const char *root, struct stat *st)
+{
+	if (stat(root, st) != 0)
+		return -errno;
+	return S_ISDIR(st->st_mode) ? 0 : -ENOTDIR;
+}
+
+/* Visits root as "." and everything below it. */
+static int list_all(const char *root, visit_fn visit, void *arg)
 {
 	struct stat st;
 	int rc;
 
+	if ((rc = check_dir(root, &st)) == 0 && (rc = visit(arg, ".", &st, root)) == 0)
+		rc = walk(root, ".", visit, arg);
+	return rc;
+}
+
+static int tree_list(const char *root, struct tree *t)
+{
+	int rc;
+
 	memset(t, 0, sizeof(*t));
-	if (stat(root, &st) != 0)
-		return -errno;
-	if (!S_ISDIR(st.st_mode))
-		return -ENOTDIR;
-	if ((rc = tree_add(t, ".", &st, root)) == 0)
-		rc = walk(t, root, ".");
-	if (rc != 0)
+	if ((rc = list_all(root, tree_visit, t)) != 0)
 		tree_fini(t);
 	return rc;
 }
 
 /* ---- the far side's operations ---------------------------------------- */
 
+/* The listing is sent in pages of at most this many entries, or about
+ * this many bytes (an entry is at most a few KiB: two paths). */
+#define LIST_PAGE_ENTRIES 1024
+#define LIST_PAGE_BYTES (128 * 1024)
+
+enum { LIST_PAGE = 1, LIST_END = 2 };
+
+struct lister {
+	char *root;
+	struct mg_sender *out;
+	struct mg_msg *page;
+	uint64_t n, total;
+};
+
+static int page_flush(struct lister *l)
+{
+	int rc;
+
+	if (l->n == 0)
+		return 0;
+	rc = mg_sender_sendf(l->out, "(iuy)", (int64_t)LIST_PAGE, l->n, mg_msg_data(l->page),
+	                     mg_msg_len(l->page));
+	mg_msg_free(l->page);
+	l->page = NULL;
+	l->n = 0;
+	return rc;
+}
+
+static int page_visit(void *arg, const char *rel, const struct stat *st, const char *full)
+{
+	struct lister *l = arg;
+	char link[PATH_MAX];
+	ssize_t n = 0;
+	int rc;
+
+	if (S_ISLNK(st->st_mode) && (n = readlink(full, link, sizeof(link) - 1)) < 0)
+		return -errno;
+	link[n] = '\0';
+	if (l->page == NULL && (rc = mg_msg_new(&l->page)) != 0)
+		return rc;
+	rc = mg_msg_append(l->page, "(siuuts)", rel,
+	                   (int64_t)(S_ISDIR(st->st_mode)   ? T_DIR
+	                             : S_ISREG(st->st_mode) ? T_FILE
+	                                                    : T_LINK),
+	                   (uint64_t)(st->st_mode & 07777), (uint64_t)st->st_size, &st->st_mtim,
+	                   S_ISLNK(st->st_mode) ? link : NULL);
+	if (rc != 0)
+		return rc;
+	l->n++;
+	l->total++;
+	if (l->n >= LIST_PAGE_ENTRIES || mg_msg_len(l->page) >= LIST_PAGE_BYTES)
+		return page_flush(l);
+	return 0;
+}
+
+static void *list_main(void *arg)
+{
+	struct lister *l = arg;
+	char err[600] = "";
+	int rc;
+
+	if ((rc = list_all(l->root, page_visit, l)) == 0)
+		rc = page_flush(l);
+	if (rc != 0)
+		snprintf(err, sizeof(err), "[Errno %d] %s: listing '%.500s'", -rc,
+		         rc > -4096 ? strerror(-rc) : mg_strerror(rc), l->root);
+	/* A caller that went away makes the sends fail; nothing to undo. */
+	mg_sender_sendf(l->out, "(iuis)", (int64_t)LIST_END, l->total, (int64_t)rc, err);
+	mg_msg_free(l->page);
+	mg_sender_free(l->out);
+	free(l->root);
+	free(l);
+	return NULL;
+}
+
 MG_EXPORT_AS("mg.file.list", file_list)
 static int file_list(struct mg_call *call)
 {
-	struct mg_msg *blob;
+	struct lister *l;
 	const char *path;
-	struct tree t;
-	size_t i;
+	struct stat st;
 	int rc;
 
-	if (mg_call_args(call, "s", &path) != 0)
-		return -1;
-	if ((rc = tree_list(path, &t)) != 0)
-		return mg__svc_fail_errno(call, -rc, path);
-	if ((rc = mg_msg_new(&blob)) != 0) {
-		tree_fini(&t);
+	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return mg_call_fail(call, "MemoryError", "out of memory");
+	if (mg_call_args(call, "sh", &path, &l->out) != 0) {
+		free(l);
+		return -1;
 	}
-	for (i = 0; rc == 0 && i < t.n; i++)
-		rc = mg_msg_append(blob, "(siuuts)", t.e[i].rel, (int64_t)t.e[i].type,
-		                   (uint64_t)t.e[i].mode, t.e[i].size, &t.e[i].mtime, t.e[i].link);
-	if (rc == 0)
-		rc = mg_call_return(call, "uy", (uint64_t)t.n, mg_msg_data(blob), mg_msg_len(blob));
-	mg_msg_free(blob);
-	tree_fini(&t);
-	return rc == 0 ? 0
-	               : mg_call_fail(call, "OSError", "listing too large: %s", mg_strerror(rc));
+	/* A missing path or a file fails the call itself. */
+	if ((rc = check_dir(path, &st)) != 0)
+		mg__svc_fail_errno(call, -rc, path);
+	else if ((l->root = strdup(path)) == NULL)
+		rc = mg_call_fail(call, "MemoryError", "out of memory");
+	else if ((rc = mg_call_return(call, "n")) == 0 && (rc = mg__svc_thread(list_main, l)) == 0)
+		return 0;
+	mg_sender_free(l->out);
+	free(l->root);
+	free(l);
+	return -1;
 }
 
 static int make_dir(const char *path, uint32_t mode)
@@ -317,17 +415,17 @@ int mg_file_push_tree(struct mg_context *ctx, const char *local_dir, const char 
 	return rc;
 }
 
-/* Reads the listing mg.file.list returned into t. */
-static int read_listing(struct mg_msg *reply, struct tree *t)
+/* Adds a page of the listing to t. */
+static int read_page(struct mg_msg *page, struct tree *t)
 {
 	struct mg_msg *blob;
 	const void *p;
 	uint64_t count, i;
+	int64_t tag;
 	size_t n;
 	int rc;
 
-	memset(t, 0, sizeof(*t));
-	if ((rc = mg_msg_read(reply, "uy", &count, &p, &n)) != 0 ||
+	if ((rc = mg_msg_read(page, "(iuy)", &tag, &count, &p, &n)) != 0 ||
 	    (rc = mg_msg_new_raw(p, n, &blob)) != 0)
 		return rc;
 	for (i = 0; rc == 0 && i < count; i++) {
@@ -340,8 +438,10 @@ static int read_listing(struct mg_msg *reply, struct tree *t)
 		                      &link)) != 0)
 			break;
 		/* A listing names paths below its root only. */
-		if (strncmp(rel, ".", 1) != 0 || strstr(rel, "/../") != NULL ||
-		    (strlen(rel) >= 3 && strcmp(rel + strlen(rel) - 3, "/..") == 0)) {
+		if ((strcmp(rel, ".") != 0 && strncmp(rel, "./", 2) != 0) ||
+		    strstr(rel, "/../") != NULL ||
+		    (strlen(rel) >= 3 && strcmp(rel + strlen(rel) - 3, "/..") == 0) ||
+		    (t->n == 0) != (strcmp(rel, ".") == 0)) {
 			rc = MG_EDECODE;
 			break;
 		}
@@ -355,6 +455,63 @@ static int read_listing(struct mg_msg *reply, struct tree *t)
 			rc = (t->e[t->n - 1].link = strdup(link ? link : "")) ? 0 : -ENOMEM;
 	}
 	mg_msg_free(blob);
+	return rc;
+}
+
+/* Lists remote_dir in ctx into t, page by page. */
+static int read_listing(struct mg_context *ctx, const char *remote_dir, struct tree *t,
+                        struct mg_file_result *res)
+{
+	struct mg_receiver *rx = NULL;
+	struct mg_sender *out = NULL;
+	struct mg_msg *m = NULL;
+	uint64_t total;
+	const char *text;
+	int64_t tag, code;
+	size_t cnt;
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	if ((rc = mg_receiver_new(mg_context_router(ctx), mg_context_id(ctx), MG_POLICY_ANY,
+	                          &rx)) != 0 ||
+	    (rc = mg_receiver_to_sender(rx, &out)) != 0)
+		goto out;
+	if ((rc = mg_call(ctx, "mg.file.list", &m, "sh", remote_dir, out)) != 0) {
+		rc = mg__svc_call_error(rc, res->error, sizeof(res->error));
+		goto out;
+	}
+	for (;;) {
+		mg_msg_free(m);
+		m = NULL;
+		if ((rc = mg_receiver_get(rx, -1, &m)) != 0) {
+			snprintf(res->error, sizeof(res->error), "listing '%.400s': %s", remote_dir,
+			         mg_strerror(rc));
+			break;
+		}
+		if (mg_msg_read(m, "ai", &cnt, &tag) != 0)
+			tag = 0;
+		mg_msg_rewind(m);
+		if (tag == LIST_PAGE && (rc = read_page(m, t)) == 0)
+			continue;
+		if (tag == LIST_END && mg_msg_read(m, "(iuis)", &tag, &total, &code, &text) == 0) {
+			if (code != 0 && code > INT32_MIN) {
+				rc = (int)code;
+				snprintf(res->error, sizeof(res->error), "%s: %s",
+				         mg_context_name(ctx), text ? text : "");
+			} else {
+				rc = code == 0 && total == t->n ? 0 : MG_EDECODE;
+			}
+			break;
+		}
+		rc = rc ? rc : MG_EDECODE;
+		break;
+	}
+	if (rc == MG_EDECODE)
+		snprintf(res->error, sizeof(res->error), "a bad listing of '%.400s'", remote_dir);
+out:
+	mg_msg_free(m);
+	mg_sender_free(out);
+	mg_receiver_free(rx);
 	if (rc != 0)
 		tree_fini(t);
 	return rc;
@@ -366,20 +523,13 @@ int mg_file_pull_tree(struct mg_context *ctx, const char *remote_dir, const char
 	char lp[PATH_MAX], rp[PATH_MAX];
 	struct mg_file_result scratch;
 	struct mg_file_result *res = resp ? resp : &scratch;
-	struct mg_msg *reply;
 	struct tree t;
 	size_t i;
 	int rc;
 
 	res->error[0] = '\0';
-	if ((rc = mg_call(ctx, "mg.file.list", &reply, "s", remote_dir)) != 0)
-		return mg__svc_call_error(rc, res->error, sizeof(res->error));
-	rc = read_listing(reply, &t);
-	mg_msg_free(reply);
-	if (rc != 0) {
-		snprintf(res->error, sizeof(res->error), "a bad listing of '%s'", remote_dir);
+	if ((rc = read_listing(ctx, remote_dir, &t, res)) != 0)
 		return rc;
-	}
 	for (i = 0; rc == 0 && i < t.n; i++) {
 		struct entry *e = &t.e[i];
 		join(lp, sizeof(lp), local_dir, e->rel);

@@ -42,12 +42,13 @@ enum {
 
 /* Tags of the file transfer messages. */
 enum {
-	FILE_DATA = 1,  /* data: [1, bin] */
-	FILE_END = 2,   /* data: [2, hash, size] */
-	FILE_ABORT = 3, /* data: [3, code, message] */
-	FILE_HOLE = 4,  /* data: [4, length]: that many zero bytes */
-	FILE_ACK = 1,   /* status: [1, bytes received] */
-	FILE_FINAL = 2, /* status: [2, code, message]; code 0 means committed */
+	FILE_DATA = 1,   /* data: [1, bin] */
+	FILE_END = 2,    /* data: [2, hash, size] */
+	FILE_ABORT = 3,  /* data: [3, code, message] */
+	FILE_HOLE = 4,   /* data: [4, length]: that many zero bytes */
+	FILE_ACK = 1,    /* status: [1, bytes received] */
+	FILE_FINAL = 2,  /* status: [2, code, message]; code 0 means committed */
+	FILE_RESULT = 3, /* fanout status, after FINAL: [3, id, code, message, hash] */
 };
 
 /* Runs fn(arg) on a new detached thread.  0 or -errno.  Thread: any. */

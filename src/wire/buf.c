@@ -25,7 +25,7 @@ void mg__buf_fini(struct mg_buf *b)
 	if (b->store != NULL)
 		b->store->release(b);
 	else
-		mg__free(b->data);
+		mg__chunk_free(b->data, b->cap);
 	b->data = NULL;
 	b->len = 0;
 	b->cap = 0;
@@ -50,7 +50,8 @@ int mg__buf_reserve(struct mg_buf *b, size_t n)
 		cap = b->max;
 	if (b->store != NULL)
 		return b->store->grow(b, need, cap);
-	p = mg__realloc(b->data, cap);
+	/* A first big allocation may reuse a kept buffer (see wire.h). */
+	p = b->data == NULL ? mg__chunk_alloc(cap) : mg__realloc(b->data, cap);
 	if (p == NULL)
 		return -ENOMEM;
 	b->data = p;

@@ -24,6 +24,19 @@ void *mg__realloc(void *p, size_t n);
 void mg__free(void *p);
 char *mg__strdup(const char *s);
 
+/* Chunk buffers (CHUNK_MIN..CHUNK_MAX bytes, powers of two) that were
+ * freed are kept for reuse, a few MiB at most: file and output chunks
+ * allocate and free one such buffer per message, and musl's malloc (the
+ * agent's) maps and unmaps each of them, so every page faults again, at
+ * a cost that dominated bulk transfers.  mg__chunk_alloc(cap) is
+ * mg__malloc(cap) that may reuse a kept buffer; mg__chunk_free(p, cap)
+ * is mg__free(p) that may keep it (cap: what p was allocated with, at
+ * least).  Thread: any (lock-free, so fork-safe). */
+#define CHUNK_MIN (64 * 1024)
+#define CHUNK_MAX (1024 * 1024)
+void *mg__chunk_alloc(size_t cap);
+void mg__chunk_free(void *p, size_t cap);
+
 /* Makes the Nth allocation from now fail (1 = the next one); 0 disables.
  * For tests only.  Thread: any. */
 void mg__alloc_fail_after(long n);
