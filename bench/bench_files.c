@@ -30,6 +30,8 @@
  *                    [-K mitogen_rounds] [-N (no Mitogen)] [-e infra.env]
  *                    [-m local|sudo|ssh (only that one)] [-F (no floors)]
  *                    [-w window_kib (mg_file_opts.window; 0: the default)]
+ *                    [-j FILE.json (also write the JSON there)]
+ *                    [-c FILE.png (chart with gnuplot and bench/chart.gnuplot)]
  * (-m with -F -N makes a quiet loop to profile with perf.)
  */
 #include <errno.h>
@@ -268,6 +270,58 @@ static void run_mitogen(struct method *m, const char *src, const char *base, int
 #define MIBS(t) ((t) > 0 ? bytes / (1024.0 * 1024.0) / (t) : 0.0)
 #define RATIO(a, b) ((b) > 0 ? (a) / (b) : 0.0)
 
+/* One cluster of the chart: ours, Mitogen's, the floor and the target
+ * (issue #5: 80% of the floor), all MiB/s; "-" for a missing figure. */
+static void chart_row(FILE *f, const char *what, double ours, double ref, double floor)
+{
+	if (ours <= 0 || floor <= 0)
+		return; /* not measured: no cluster */
+	fprintf(f, "%s\t%.1f\t", what, ours);
+	if (ref > 0)
+		fprintf(f, "%.1f\t", ref);
+	else
+		fprintf(f, "-\t");
+	fprintf(f, "%.1f\t%.1f\n", floor, 0.8 * floor);
+}
+
+/* Writes the figures as a tab-separated table and runs gnuplot on
+ * bench/chart.gnuplot with it, as bench_contexts does. */
+static void render_chart(const char *out, const struct method *m, double bytes, double exec_t,
+                         double pipe_null_t, const char *version)
+{
+	char dat[] = "/tmp/mg-bench-files-XXXXXX", script[600], cmd[2048], what[64];
+	FILE *f;
+	int fd, i, rc;
+
+	if ((fd = mkstemp(dat)) < 0 || (f = fdopen(fd, "w")) == NULL) {
+		fprintf(stderr, "bench_files: mkstemp: %s: no chart\n", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	for (i = 0; i < NMETHODS; i++) {
+		snprintf(what, sizeof(what), "push, %s", method_names[i]);
+		chart_row(f, what, MIBS(m[i].push), m[i].mitogen, MIBS(m[i].fpush));
+		snprintf(what, sizeof(what), "pull, %s", method_names[i]);
+		chart_row(f, what, MIBS(m[i].pull), 0, MIBS(m[i].fpull));
+	}
+	chart_row(f, "mg.exec cat, local", MIBS(exec_t), 0, MIBS(pipe_null_t));
+	fclose(f);
+	source_path(script, sizeof(script), "chart.gnuplot");
+	snprintf(cmd, sizeof(cmd),
+	         "gnuplot -e \"datafile='%s'; outfile='%s'; refname='Mitogen %s FileService'; "
+	         "charttitle='mitogen-c moving one file beside the OS floor, MiB/s (log scale)'; "
+	         "targetname='target: 80%% of the floor'; yname='MiB/s'; ymin=1; "
+	         "keypos='below horizontal'\" '%s'",
+	         dat, out, version, script);
+	rc = system(cmd);
+	if (rc != 0)
+		fprintf(stderr, "bench_files: gnuplot failed (status %d): no chart\n", rc);
+	else
+		fprintf(stderr, "bench_files: chart written to %s\n", out);
+	unlink(dat);
+}
+
 int main(int argc, char **argv)
 {
 	const char *dir = "/dev/shm", *env = "/run/mitogen-test/infra.env";
@@ -275,7 +329,10 @@ int main(int argc, char **argv)
 	size_t mib = 1024, ref_mib = 0;
 	int rounds = 3, ref_rounds = 1, opt, k, i, lockfd = -1;
 	bool mitogen = true, have_infra, floors = true;
-	const char *only = NULL;
+	const char *only = NULL, *json_path = NULL, *chart_path = NULL;
+	char *json = NULL;
+	size_t json_len = 0;
+	FILE *jf;
 	double pipe_null_t = 0, exec_t = 0, bytes;
 	char src[600], ref_src[600], dst[600], cmd_null[1200], base[512], why[400] = "";
 	char version[32] = "?", ssh_cfg_buf[512], user_buf[64], user2_buf[64];
@@ -289,7 +346,7 @@ int main(int argc, char **argv)
 	mg_file_opts_init(&fo);
 	(void)mg__exec_services;
 	(void)mg__files_services;
-	while ((opt = getopt(argc, argv, "s:k:d:M:K:Ne:m:Fw:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:k:d:M:K:Ne:m:Fw:j:c:")) != -1) {
 		if (opt == 's')
 			mib = (size_t)atol(optarg);
 		else if (opt == 'k')
@@ -310,6 +367,10 @@ int main(int argc, char **argv)
 			floors = false;
 		else if (opt == 'w')
 			fo.window = (size_t)atol(optarg) * 1024;
+		else if (opt == 'j')
+			json_path = optarg;
+		else if (opt == 'c')
+			chart_path = optarg;
 		else
 			return 2;
 	}
@@ -478,16 +539,31 @@ int main(int argc, char **argv)
 			printf("%-30s not measured (see stderr)\n", name);
 	}
 
-	printf("\n{\"bench\":\"files\",\"mib\":%zu,\"rounds\":%d", mib, rounds);
+	/* The JSON document: on stdout, and in -j FILE. */
+	if ((jf = open_memstream(&json, &json_len)) == NULL)
+		return 1;
+	fprintf(jf, "{\"bench\":\"files\",\"mib\":%zu,\"rounds\":%d", mib, rounds);
 	for (i = 0; i < NMETHODS; i++)
-		printf(",\"%s\":{\"push_mib_s\":%.1f,\"pull_mib_s\":%.1f,\"floor_push_mib_s\":%.1f,"
-		       "\"floor_pull_mib_s\":%.1f,\"push_ratio\":%.3f,\"pull_ratio\":%.3f,"
-		       "\"mitogen_push_mib_s\":%.1f,\"floor_setup_ms\":%.1f}",
-		       method_names[i], MIBS(m[i].push), MIBS(m[i].pull), MIBS(m[i].fpush),
-		       MIBS(m[i].fpull), RATIO(MIBS(m[i].push), MIBS(m[i].fpush)),
-		       RATIO(MIBS(m[i].pull), MIBS(m[i].fpull)), m[i].mitogen, m[i].setup_t * 1000);
-	printf(",\"exec_cat_mib_s\":%.1f,\"cat_pipe_null_mib_s\":%.1f,\"mitogen_mib\":%zu,"
-	       "\"mitogen_rounds\":%d,\"mitogen_version\":\"%s\",\"version\":\"%s\"}\n",
-	       MIBS(exec_t), MIBS(pipe_null_t), ref_mib, ref_rounds, version, MG_VERSION_STRING);
+		fprintf(jf,
+		        ",\"%s\":{\"push_mib_s\":%.1f,\"pull_mib_s\":%.1f,\"floor_push_mib_s\":%."
+		        "1f,"
+		        "\"floor_pull_mib_s\":%.1f,\"push_ratio\":%.3f,\"pull_ratio\":%.3f,"
+		        "\"mitogen_push_mib_s\":%.1f,\"floor_setup_ms\":%.1f}",
+		        method_names[i], MIBS(m[i].push), MIBS(m[i].pull), MIBS(m[i].fpush),
+		        MIBS(m[i].fpull), RATIO(MIBS(m[i].push), MIBS(m[i].fpush)),
+		        RATIO(MIBS(m[i].pull), MIBS(m[i].fpull)), m[i].mitogen,
+		        m[i].setup_t * 1000);
+	fprintf(jf,
+	        ",\"exec_cat_mib_s\":%.1f,\"cat_pipe_null_mib_s\":%.1f,\"mitogen_mib\":%zu,"
+	        "\"mitogen_rounds\":%d,\"mitogen_version\":\"%s\",\"version\":\"%s\"}\n",
+	        MIBS(exec_t), MIBS(pipe_null_t), ref_mib, ref_rounds, version, MG_VERSION_STRING);
+	fclose(jf);
+	printf("\n%s", json);
+	if (json_path != NULL &&
+	    ((jf = fopen(json_path, "w")) == NULL || fputs(json, jf) < 0 || fclose(jf) != 0))
+		fprintf(stderr, "bench_files: %s: %s\n", json_path, strerror(errno));
+	free(json);
+	if (chart_path != NULL)
+		render_chart(chart_path, m, bytes, exec_t, pipe_null_t, version);
 	return 0;
 }
