@@ -11,13 +11,18 @@
 if (!exists("datafile")) datafile = 'figures.tsv'
 if (!exists("outfile")) outfile = 'bench-contexts.png'
 if (!exists("refname")) refname = 'Mitogen 0.3.3'
+# bench_cli reuses this chart with other names for the third bar, the
+# target marker and the title.
+if (!exists("floorname")) floorname = 'OS floor'
+if (!exists("targetname")) targetname = 'target (DESIGN.md)'
+if (!exists("charttitle")) charttitle = "mitogen-c vs ".refname." and the OS floor (log scale; each cluster in its own unit)"
 
 set terminal pngcairo size 1500,720 font "DejaVu Sans,11" background rgb "white"
 set output outfile
 set datafile separator "\t"
 set datafile missing "-"
 
-set title "mitogen-c vs ".refname." and the OS floor (log scale; each cluster in its own unit)" font ",13"
+set title charttitle font ",13"
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.9 border rgb "#333333"
@@ -41,8 +46,8 @@ set xrange [-0.6:STATS_records - 0.4]
 
 plot datafile using 2:xtic(1) title "mitogen-c" lc rgb "#1f77b4", \
      '' using 3 title refname lc rgb "#ff7f0e", \
-     '' using 4 title "OS floor" lc rgb "#a0a0a0", \
-     '' using ($0):5 with points pt 9 ps 2.2 lc rgb "#d62728" title "target (DESIGN.md)", \
+     '' using 4 title floorname lc rgb "#a0a0a0", \
+     '' using ($0):5 with points pt 9 ps 2.2 lc rgb "#d62728" title targetname, \
      '' using ($0 - w):2:(num($2)) with labels offset 0,0.8 font ",9" notitle, \
      '' using ($0):3:(num($3)) with labels offset 0,0.8 font ",9" notitle, \
      '' using ($0 + w):4:(num($4)) with labels offset 0,0.8 font ",9" notitle
