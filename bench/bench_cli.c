@@ -21,8 +21,10 @@
  *     doing call_async(subprocess.call, ['true']) and call_async(os.getpid)
  *     on Python Mitogen contexts to the same targets.
  *
- * Prints a table and one JSON object (also to --json FILE).  Never asserts
- * a time; the exit status is non-zero only when one of ours failed.
+ * Prints a table and one JSON object (also to --json FILE); --chart
+ * FILE.png renders the medians with bench/chart.gnuplot, the chart
+ * bench_contexts draws.  Never asserts a time; the exit status is
+ * non-zero only when one of ours failed.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -446,6 +448,68 @@ static void print_json(FILE *f, double load)
 	fprintf(f, "}\n");
 }
 
+/* One chart cluster: "-" where a figure is missing. */
+static void chart_value(FILE *f, const struct stats *s, double scale)
+{
+	if (s->n > 0)
+		fprintf(f, "\t%g", s->median * scale);
+	else
+		fprintf(f, "\t-");
+}
+
+static double fastest(const struct stats *a, const struct stats *b, double scale)
+{
+	if (a->n > 0 && (b->n == 0 || a->median <= b->median))
+		return a->median * scale;
+	return b->n > 0 ? b->median * scale : 0;
+}
+
+/* Renders the figures with bench/chart.gnuplot (bench_contexts' chart):
+ * mitogen-c, Python Mitogen, and the faster of clush and pdsh as the third
+ * bar; the issue's target, the fastest of the others, as the marker. */
+static void render_chart(const char *png, const char *script)
+{
+	char dat[] = "/tmp/mg-bench-cli-XXXXXX", cmd[9000];
+	const struct stats *clush = &tool_stats[TOOL_CLUSH], *pdsh = &tool_stats[TOOL_PDSH];
+	const struct stats none = {.n = 0};
+	FILE *f;
+	int fd, rc;
+
+	if ((fd = mkstemp(dat)) < 0 || (f = fdopen(fd, "w")) == NULL) {
+		fprintf(stderr, "bench_cli: mkstemp: %s\n", strerror(errno));
+		return;
+	}
+	if (tool_stats[TOOL_MITOGEN].n > 0 || fastest(clush, pdsh, 1) > 0) {
+		fprintf(f, "one command on %d targets, exec to exit\\n(s, lower is better)",
+		        ntargets);
+		chart_value(f, &tool_stats[TOOL_MITOGEN], 1e-3);
+		chart_value(f, &none, 1);
+		fprintf(f, "\t%g\t%g\n", fastest(clush, pdsh, 1e-3), fastest(clush, pdsh, 1e-3));
+	}
+	fprintf(f, "connected: true on all %d\\n(ms, lower is better)", ntargets);
+	chart_value(f, &ours_exec, 1);
+	chart_value(f, &ref_exec, 1);
+	fprintf(f, "\t-\t%g\n", ref_exec.n > 0 ? ref_exec.median : 0);
+	fprintf(f, "connected: a call on all %d\\n(ms, lower is better)", ntargets);
+	chart_value(f, &ours_call, 1);
+	chart_value(f, &ref_call, 1);
+	fprintf(f, "\t-\t%g\n", ref_call.n > 0 ? ref_call.median : 0);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd),
+	         "gnuplot -e \"datafile='%s'; outfile='%s'; refname='Python Mitogen %s'; "
+	         "floorname='fastest of clush, pdsh'; targetname='target: the fastest other'; "
+	         "charttitle='mitogen tool and library beside clush, pdsh and Python Mitogen "
+	         "(log scale)'\" '%s'",
+	         dat, png, ref_version, script);
+	rc = system(cmd);
+	if (rc != 0)
+		fprintf(stderr,
+		        "bench_cli: gnuplot failed (status %d): is gnuplot-nox installed?\n", rc);
+	else
+		fprintf(stderr, "bench_cli: chart written to %s\n", png);
+	unlink(dat);
+}
+
 static void cleanup(void)
 {
 	char p[128];
@@ -463,7 +527,8 @@ static void cleanup(void)
 int main(int argc, char **argv)
 {
 	char exe[4096], bin[4200], script[4200], naddrs_s[16];
-	const char *json_path = NULL, *slash;
+	char chart_script[4200];
+	const char *json_path = NULL, *chart_path = NULL, *slash;
 	bool no_tools = false, no_mitogen = false;
 	double load = 0;
 	FILE *f;
@@ -479,6 +544,8 @@ int main(int argc, char **argv)
 			call_rounds = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc)
 			json_path = argv[++i];
+		else if (strcmp(argv[i], "--chart") == 0 && i + 1 < argc)
+			chart_path = argv[++i];
 		else if (strcmp(argv[i], "--no-tools") == 0)
 			no_tools = true;
 		else if (strcmp(argv[i], "--no-mitogen") == 0)
@@ -486,7 +553,8 @@ int main(int argc, char **argv)
 		else {
 			fprintf(stderr,
 			        "usage: bench_cli [-n TARGETS] [--rounds N] [--call-rounds N]\n"
-			        "                 [--json FILE] [--no-tools] [--no-mitogen]\n");
+			        "                 [--json FILE] [--chart FILE.png] [--no-tools] "
+			        "[--no-mitogen]\n");
 			return 2;
 		}
 	}
@@ -502,6 +570,8 @@ int main(int argc, char **argv)
 	slash = strrchr(__FILE__, '/');
 	snprintf(script, sizeof(script), "%.*s/cli_ref.py", slash ? (int)(slash - __FILE__) : 5,
 	         slash ? __FILE__ : "bench");
+	snprintf(chart_script, sizeof(chart_script), "%.*s/chart.gnuplot",
+	         slash ? (int)(slash - __FILE__) : 5, slash ? __FILE__ : "bench");
 	if (access(bin, X_OK) != 0) {
 		fprintf(stderr, "bench_cli: %s is not built\n", bin);
 		return 1;
@@ -556,6 +626,8 @@ int main(int argc, char **argv)
 		print_json(f, load);
 		fclose(f);
 	}
+	if (chart_path != NULL)
+		render_chart(chart_path, chart_script);
 	cleanup();
 	if (lock >= 0)
 		close(lock);

@@ -11,8 +11,10 @@
 if (!exists("datafile")) datafile = 'figures.tsv'
 if (!exists("outfile")) outfile = 'bench-contexts.png'
 if (!exists("refname")) refname = 'Mitogen 0.3.3'
-# bench_files sets these: its clusters share one unit (MiB/s).
+# bench_files and bench_cli set these: the files' clusters share one unit
+# (MiB/s); the tool's third bar is the fastest other tool, not a floor.
 if (!exists("charttitle")) charttitle = "mitogen-c vs ".refname." and the OS floor (log scale; each cluster in its own unit)"
+if (!exists("floorname")) floorname = 'OS floor'
 if (!exists("targetname")) targetname = "target (DESIGN.md)"
 if (!exists("yname")) yname = "value in the unit under each cluster"
 if (!exists("ymin")) ymin = 0.05
@@ -47,7 +49,7 @@ set xrange [-0.6:STATS_records - 0.4]
 
 plot datafile using 2:xtic(1) title "mitogen-c" lc rgb "#1f77b4", \
      '' using 3 title refname lc rgb "#ff7f0e", \
-     '' using 4 title "OS floor" lc rgb "#a0a0a0", \
+     '' using 4 title floorname lc rgb "#a0a0a0", \
      '' using ($0):5 with points pt 9 ps 2.2 lc rgb "#d62728" title targetname, \
      '' using ($0 - w):2:(num($2)) with labels offset 0,0.8 font ",9" notitle, \
      '' using ($0):3:(num($3)) with labels offset 0,0.8 font ",9" notitle, \

@@ -333,9 +333,9 @@ static void *pump_main(void *arg)
 	struct pollfd pf[3];
 	int idx[3], np, i, tmo, status = 0;
 	uint64_t sent = 0;
-	uint8_t *buf = malloc(SVC_CHUNK);
+	uint8_t *buf = NULL;
 
-	while (buf != NULL && (j->proc.out_fd >= 0 || j->proc.err_fd >= 0)) {
+	while (j->proc.out_fd >= 0 || j->proc.err_fd >= 0) {
 		pthread_mutex_lock(&j->lock);
 		gone = j->gone;
 		open = gone || sent - j->acked < j->spec.window;
@@ -367,9 +367,23 @@ static void *pump_main(void *arg)
 			continue;
 		if (pf[0].revents != 0)
 			drain(j->wake_fd);
-		for (i = 1; i < np; i++)
-			if (pf[i].revents != 0)
-				pump_read(j, fds[idx[i]], tags[idx[i]], buf, &sent, gone);
+		for (i = 1; i < np; i++) {
+			if (pf[i].revents == 0)
+				continue;
+			/* A hang-up with nothing to read is EOF: a command without
+			 * output (most are) never needs the chunk buffer, whose
+			 * mmap and munmap would cost more than the rest of the job. */
+			if (!(pf[i].revents & POLLIN)) {
+				close(*fds[idx[i]]);
+				*fds[idx[i]] = -1;
+				continue;
+			}
+			if (buf == NULL && (buf = malloc(SVC_CHUNK)) == NULL)
+				break;
+			pump_read(j, fds[idx[i]], tags[idx[i]], buf, &sent, gone);
+		}
+		if (i < np)
+			break;
 	}
 	free(buf);
 	await_exit(j, deadline, &timed_out);

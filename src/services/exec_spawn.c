@@ -1,11 +1,14 @@
 /*
  * exec_spawn.c: from a decoded spec to a running process.  Everything that
- * allocates (argv, the environment, the PATH search) happens before fork();
- * the child then only makes async-signal-safe calls, because the context
- * that forks it has other threads whose locks a child could inherit held.
+ * allocates (argv, the environment, the PATH search) happens before the
+ * child is made; the child then only makes plain system calls, because it
+ * runs in the context's memory (or, under sanitizers, a fork of it whose
+ * other threads' locks it could inherit held).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -252,25 +255,43 @@ static int move_fd(int from, int to)
 	return dup2(from, to) < 0 ? -1 : 0;
 }
 
-static void child_fail(int errfd, int stage)
+/* What the child needs, and where it says what failed.  With
+ * CLONE_VM the child writes stage and err straight into this struct,
+ * which the parent reads once the child has exec'd or exited. */
+struct child_args {
+	const struct exec_spec *s;
+	int in_r, out_w, err_w;
+	const char *pts;
+	int errfd; /* fork builds: the pipe that carries stage and errno */
+	volatile int stage, err;
+};
+
+static void child_fail(struct child_args *a, int stage)
 {
 	int v[2] = {stage, errno};
 
-	if (write(errfd, v, sizeof(v)) < 0) {
+	a->stage = stage;
+	a->err = errno ? errno : EIO;
+	if (a->errfd >= 0 && write(a->errfd, v, sizeof(v)) < 0) {
 		/* Nothing left to tell anyone with. */
 	}
 	_exit(127);
 }
 
-static void child(const struct exec_spec *s, int in_r, int out_w, int err_w, const char *pts,
-                  int errfd)
+/* Runs between clone and exec, on a borrowed stack and in the parent's
+ * memory: plain system calls only, nothing that allocates or locks. */
+static int child_main(void *arg)
 {
+	struct child_args *a = arg;
+	const struct exec_spec *s = a->s;
+	int in_r = a->in_r, out_w = a->out_w, err_w = a->err_w;
 	struct sigaction sa;
 	sigset_t none;
 	int sig, fd;
 
 	/* The context may block or ignore signals for its own threads; a
-	 * command starts with the defaults, as from a shell. */
+	 * command starts with the defaults, as from a shell.  Every signal is
+	 * blocked until then, so no handler of the context's runs here. */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
 	for (sig = 1; sig < NSIG; sig++)
@@ -278,12 +299,12 @@ static void child(const struct exec_spec *s, int in_r, int out_w, int err_w, con
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (setsid() < 0)
-		child_fail(errfd, STAGE_SETUP);
-	if (pts != NULL) {
+		child_fail(a, STAGE_SETUP);
+	if (a->pts != NULL) {
 		/* Opening the pty's slave as a session leader makes it the
 		 * controlling terminal; TIOCSCTTY says so explicitly. */
-		if ((fd = open(pts, O_RDWR | O_CLOEXEC)) < 0)
-			child_fail(errfd, STAGE_SETUP);
+		if ((fd = open(a->pts, O_RDWR | O_CLOEXEC)) < 0)
+			child_fail(a, STAGE_SETUP);
 		ioctl(fd, TIOCSCTTY, 0);
 		out_w = fd;
 		err_w = fd;
@@ -293,15 +314,73 @@ static void child(const struct exec_spec *s, int in_r, int out_w, int err_w, con
 			in_r = fd;
 	}
 	if (in_r < 0 && (in_r = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
-		child_fail(errfd, STAGE_SETUP);
+		child_fail(a, STAGE_SETUP);
 	/* Keep the pipe ends clear of 0..2 before moving them there. */
 	if (move_fd(in_r, 0) != 0 || move_fd(out_w, 1) != 0 || move_fd(err_w, 2) != 0)
-		child_fail(errfd, STAGE_SETUP);
+		child_fail(a, STAGE_SETUP);
 	if (s->cwd != NULL && chdir(s->cwd) != 0)
-		child_fail(errfd, STAGE_CWD);
+		child_fail(a, STAGE_CWD);
 	execve(s->path, s->argv, s->envp);
-	child_fail(errfd, STAGE_EXEC);
+	child_fail(a, STAGE_EXEC);
+	return 127;
 }
+
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+
+/* clone(CLONE_VM | CLONE_VFORK), as posix_spawn does: no copy of the
+ * context's page tables (a fork of a context with many threads and
+ * buffers cost most of a short command's time), and this thread sleeps
+ * until the child has exec'd or failed, so a->stage is final on return. */
+static pid_t start_child(struct child_args *a)
+{
+	/* The child's stack is in this frame, unused while we sleep. */
+	static const size_t stack_size = 32768;
+	char stack[32768] __attribute__((aligned(16)));
+	sigset_t all, old;
+	pid_t pid;
+	int e;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pid = clone(child_main, stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, a);
+	e = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = e;
+	return pid;
+}
+
+#else
+
+/* Sanitizer runtimes cannot follow a child sharing their memory: fork,
+ * and hear of a failure through a pipe that closes at exec. */
+static pid_t start_child(struct child_args *a)
+{
+	int ep[2], v[2];
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe2(ep, O_CLOEXEC) != 0)
+		return -1;
+	if ((pid = fork()) == 0) {
+		close(ep[0]);
+		a->errfd = ep[1];
+		child_main(a);
+	}
+	close(ep[1]);
+	if (pid > 0) {
+		do
+			n = read(ep[0], v, sizeof(v));
+		while (n < 0 && errno == EINTR);
+		if (n == (ssize_t)sizeof(v)) {
+			a->stage = v[0];
+			a->err = v[1];
+		}
+	}
+	close(ep[0]);
+	return pid;
+}
+
+#endif
 
 /* A pty whose master we read; *ptsp receives the slave's name. */
 static int open_pty(char *pts, size_t size)
@@ -327,10 +406,10 @@ static void close_fd(int *fd)
 
 int mg__exec_spawn(const struct exec_spec *s, struct exec_proc *p, const char **whatp)
 {
-	int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1}, ep[2] = {-1, -1};
-	int master = -1, rc = 0, v[2];
+	int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
+	struct child_args args;
+	int master = -1, rc = 0;
 	char pts[128];
-	ssize_t n;
 	pid_t pid;
 
 	*whatp = s->argv[0];
@@ -344,23 +423,21 @@ int mg__exec_spawn(const struct exec_spec *s, struct exec_proc *p, const char **
 	} else if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
 		goto fail_errno;
 	}
-	if (pipe2(ep, O_CLOEXEC) != 0)
+	args = (struct child_args){.s = s,
+	                           .in_r = in[0],
+	                           .out_w = out[1],
+	                           .err_w = err[1],
+	                           .pts = s->pty ? pts : NULL,
+	                           .errfd = -1};
+	if ((pid = start_child(&args)) < 0)
 		goto fail_errno;
-	if ((pid = fork()) < 0)
-		goto fail_errno;
-	if (pid == 0)
-		child(s, in[0], out[1], err[1], s->pty ? pts : NULL, ep[1]);
-	close_fd(&ep[1]);
-	/* The error pipe closes at exec without a word, or carries the
-	 * stage and errno of what failed. */
-	do
-		n = read(ep[0], v, sizeof(v));
-	while (n < 0 && errno == EINTR);
-	if (n == (ssize_t)sizeof(v)) {
+	if (args.stage != 0) {
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
-		rc = -v[1];
-		*whatp = v[0] == STAGE_CWD ? s->cwd : v[0] == STAGE_EXEC ? s->path : "setup";
+		rc = -args.err;
+		*whatp = args.stage == STAGE_CWD    ? s->cwd
+		         : args.stage == STAGE_EXEC ? s->path
+		                                    : "setup";
 		goto out;
 	}
 	p->pid = pid;
@@ -393,8 +470,6 @@ out:
 	close_fd(&out[1]);
 	close_fd(&err[0]);
 	close_fd(&err[1]);
-	close_fd(&ep[0]);
-	close_fd(&ep[1]);
 	close_fd(&master);
 	return rc;
 }
