@@ -39,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "mitogen.h"
 
 #define MAX_TARGETS 1000
@@ -94,29 +95,6 @@ static const char *on_path(const char *name, char *buf, size_t len)
 	return NULL;
 }
 
-/* The value of key in the infra's infra.env, or NULL. */
-static const char *infra_get(const char *key, char *buf, size_t len)
-{
-	const char *dir = getenv("MG_INFRA_DIR");
-	char path[512], line[1024];
-	size_t n = strlen(key);
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/infra.env", dir && *dir ? dir : "/run/mitogen-test");
-	if ((f = fopen(path, "re")) == NULL)
-		return NULL;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (strncmp(line, key, n) == 0 && line[n] == '=') {
-			line[strcspn(line, "\n")] = '\0';
-			snprintf(buf, len, "%s", line + n + 1);
-			fclose(f);
-			return buf;
-		}
-	}
-	fclose(f);
-	return NULL;
-}
-
 /* Writes CFG: one Host block per alias, then the infra's client settings
  * (the indented lines of its ssh_config) for all of them. */
 static int write_config(int naddrs)
@@ -125,8 +103,8 @@ static int write_config(int naddrs)
 	FILE *in, *out;
 	int i;
 
-	if (infra_get("MG_INFRA_SSH_CONFIG", infra_cfg, sizeof(infra_cfg)) == NULL ||
-	    infra_get("MG_INFRA_USER", user, sizeof(user)) == NULL)
+	if (bench_infra_get(NULL, "MG_INFRA_SSH_CONFIG", infra_cfg, sizeof(infra_cfg)) == NULL ||
+	    bench_infra_get(NULL, "MG_INFRA_USER", user, sizeof(user)) == NULL)
 		return -1;
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/mg-bench-cli-XXXXXX");
 	if (mkdtemp(tmpdir) == NULL)
@@ -528,7 +506,7 @@ int main(int argc, char **argv)
 {
 	char exe[4096], bin[4200], script[4200], naddrs_s[16];
 	char chart_script[4200];
-	const char *json_path = NULL, *chart_path = NULL, *slash;
+	const char *json_path = NULL, *chart_path = NULL;
 	bool no_tools = false, no_mitogen = false;
 	double load = 0;
 	FILE *f;
@@ -567,16 +545,13 @@ int main(int argc, char **argv)
 	exe[n > 0 ? n : 0] = '\0';
 	*strrchr(exe, '/') = '\0';
 	snprintf(bin, sizeof(bin), "%s/../cli/mitogen", exe);
-	slash = strrchr(__FILE__, '/');
-	snprintf(script, sizeof(script), "%.*s/cli_ref.py", slash ? (int)(slash - __FILE__) : 5,
-	         slash ? __FILE__ : "bench");
-	snprintf(chart_script, sizeof(chart_script), "%.*s/chart.gnuplot",
-	         slash ? (int)(slash - __FILE__) : 5, slash ? __FILE__ : "bench");
+	bench_source_path(script, sizeof(script), "cli_ref.py");
+	bench_source_path(chart_script, sizeof(chart_script), "chart.gnuplot");
 	if (access(bin, X_OK) != 0) {
 		fprintf(stderr, "bench_cli: %s is not built\n", bin);
 		return 1;
 	}
-	if (infra_get("MG_INFRA_ADDRS", naddrs_s, sizeof(naddrs_s)) == NULL) {
+	if (bench_infra_get(NULL, "MG_INFRA_ADDRS", naddrs_s, sizeof(naddrs_s)) == NULL) {
 		fprintf(stderr,
 		        "bench_cli: the ssh infra is not up: run 'bash tests/infra/env.sh up' "
 		        "as root first\n");
@@ -584,9 +559,7 @@ int main(int argc, char **argv)
 	}
 	naddrs = atoi(naddrs_s);
 	/* Hold the infra shared, so no 'env.sh down' runs under us. */
-	lock = open("/run/lock/mitogen-test.lock", O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
-	if (lock >= 0)
-		flock(lock, LOCK_SH);
+	lock = bench_infra_hold();
 	if (write_config(naddrs > 0 ? naddrs : 60) != 0) {
 		fprintf(stderr, "bench_cli: cannot write the ssh_config: %s\n", strerror(errno));
 		cleanup();

@@ -56,6 +56,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "mitogen.h"
 
 extern char **environ;
@@ -1465,18 +1466,6 @@ static void render_chart(const struct config *cfg)
 
 /* ---- main ------------------------------------------------------------------------------- */
 
-/* The directory of this source file, where mitogen_ref.py and
- * chart.gnuplot live: CMake compiles with absolute paths. */
-static void source_path(char *out, size_t size, const char *name)
-{
-	const char *slash = strrchr(__FILE__, '/');
-
-	if (slash == NULL)
-		snprintf(out, size, "bench/%s", name);
-	else
-		snprintf(out, size, "%.*s/%s", (int)(slash - __FILE__), __FILE__, name);
-}
-
 static void usage(void)
 {
 	fprintf(stderr,
@@ -1545,8 +1534,8 @@ int main(int argc, char **argv)
 	bool ok;
 	int opt;
 
-	source_path(ref_script, sizeof(ref_script), "mitogen_ref.py");
-	source_path(chart_script, sizeof(chart_script), "chart.gnuplot");
+	bench_source_path(ref_script, sizeof(ref_script), "mitogen_ref.py");
+	bench_source_path(chart_script, sizeof(chart_script), "chart.gnuplot");
 	cfg.ref_script = ref_script;
 	cfg.chart_script = chart_script;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {

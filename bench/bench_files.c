@@ -44,12 +44,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "mitogen.h"
 
 extern const char *const mg__exec_services[];
 extern const char *const mg__files_services[];
-
-#define INFRA_LOCK "/run/lock/mitogen-test.lock"
 
 enum { M_LOCAL, M_SUDO, M_SSH, NMETHODS };
 
@@ -141,55 +140,6 @@ static void best(double *b, double t)
 		*b = t;
 }
 
-/* KEY=value lines of tests/infra's environment file. */
-static char infra[4096];
-
-static const char *infra_get(const char *key)
-{
-	static char val[512];
-	size_t n = strlen(key);
-	const char *p = infra;
-
-	while (p != NULL && *p != '\0') {
-		if (strncmp(p, key, n) == 0 && p[n] == '=') {
-			const char *e = strchr(p + n + 1, '\n');
-			size_t len = e ? (size_t)(e - p - n - 1) : strlen(p + n + 1);
-			snprintf(val, sizeof(val), "%.*s", (int)len, p + n + 1);
-			return val;
-		}
-		p = strchr(p, '\n');
-		p = p ? p + 1 : NULL;
-	}
-	return NULL;
-}
-
-static bool infra_load(const char *path, char *why, size_t size)
-{
-	FILE *f = fopen(path, "r");
-	size_t n;
-
-	if (f == NULL) {
-		snprintf(why, size, "%s: %s (is `bash tests/infra/env.sh up` done?)", path,
-		         strerror(errno));
-		return false;
-	}
-	n = fread(infra, 1, sizeof(infra) - 1, f);
-	infra[n] = '\0';
-	fclose(f);
-	return true;
-}
-
-/* The directory of this source file, where mitogen_files_ref.py lives. */
-static void source_path(char *out, size_t size, const char *name)
-{
-	const char *slash = strrchr(__FILE__, '/');
-
-	if (slash == NULL)
-		snprintf(out, size, "bench/%s", name);
-	else
-		snprintf(out, size, "%.*s/%s", (int)(slash - __FILE__), __FILE__, name);
-}
-
 static double json_number(const char *doc, const char *key)
 {
 	char pat[128];
@@ -237,7 +187,7 @@ static void run_mitogen(struct method *m, const char *src, const char *base, int
 	FILE *p;
 	int i;
 
-	source_path(script, sizeof(script), "mitogen_files_ref.py");
+	bench_source_path(script, sizeof(script), "mitogen_files_ref.py");
 	if (have_infra)
 		snprintf(cmd, sizeof(cmd),
 		         "/usr/bin/python3 '%s' --src '%s' --dir '%s' --rounds %d --sudo-user %s "
@@ -307,7 +257,7 @@ static void render_chart(const char *out, const struct method *m, double bytes, 
 	}
 	chart_row(f, "mg.exec cat, local", MIBS(exec_t), 0, MIBS(pipe_null_t));
 	fclose(f);
-	source_path(script, sizeof(script), "chart.gnuplot");
+	bench_source_path(script, sizeof(script), "chart.gnuplot");
 	snprintf(cmd, sizeof(cmd),
 	         "gnuplot -e \"datafile='%s'; outfile='%s'; refname='Mitogen %s FileService'; "
 	         "charttitle='mitogen-c moving one file beside the OS floor, MiB/s (log scale)'; "
@@ -381,19 +331,17 @@ int main(int argc, char **argv)
 
 	/* Hold tests/infra up while we use it (a shared lock, as a test case
 	 * does): a `down` elsewhere waits for us. */
-	if ((have_infra = infra_load(env, why, sizeof(why)))) {
-		lockfd = open(INFRA_LOCK, O_RDONLY | O_CLOEXEC);
-		if (lockfd >= 0)
-			flock(lockfd, LOCK_SH);
-		ssh_cfg = infra_get("MG_INFRA_SSH_CONFIG");
-		snprintf(ssh_cfg_buf, sizeof(ssh_cfg_buf), "%s", ssh_cfg ? ssh_cfg : "");
+	if ((have_infra = bench_infra_get(env, "MG_INFRA_SSH_CONFIG", ssh_cfg_buf,
+	                                  sizeof(ssh_cfg_buf)) != NULL)) {
+		lockfd = bench_infra_hold();
 		ssh_cfg = ssh_cfg_buf;
-		user = infra_get("MG_INFRA_USER");
-		snprintf(user_buf, sizeof(user_buf), "%s", user ? user : "mgtest");
-		user = user_buf;
-		user2 = infra_get("MG_INFRA_USER2");
-		snprintf(user2_buf, sizeof(user2_buf), "%s", user2 ? user2 : "mgtest2");
-		user2 = user2_buf;
+		user = bench_infra_get(env, "MG_INFRA_USER", user_buf, sizeof(user_buf));
+		user = user ? user : "mgtest";
+		user2 = bench_infra_get(env, "MG_INFRA_USER2", user2_buf, sizeof(user2_buf));
+		user2 = user2 ? user2 : "mgtest2";
+	} else {
+		snprintf(why, sizeof(why),
+		         "%s: no ssh config (is `bash tests/infra/env.sh up` done?)", env);
 	}
 	for (i = M_SUDO; !have_infra && i < NMETHODS; i++)
 		snprintf(m[i].why, sizeof(m[i].why), "%s", why);

@@ -45,13 +45,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "connect/connect.h"
 #include "mitogen.h"
 
 extern char **environ;
-
-#define INFRA_ENV "/run/mitogen-test/infra.env"
-#define INFRA_LOCK "/run/lock/mitogen-test.lock"
 
 static int starts = 10, calls = 5000, warmup = 500;
 static const char *json_path, *only;
@@ -59,52 +57,20 @@ static bool no_ref;
 
 /* ---- the infra's settings ---------------------------------------------- */
 
-static char env_text[8192];
-
-/* The value of key in infra.env, or NULL. */
-static const char *infra(const char *key)
-{
-	static char val[512];
-	size_t n = strlen(key);
-	const char *p = env_text;
-
-	while (p != NULL && *p != '\0') {
-		if (strncmp(p, key, n) == 0 && p[n] == '=') {
-			const char *e = strchr(p + n + 1, '\n');
-			size_t len = e ? (size_t)(e - p - n - 1) : strlen(p + n + 1);
-
-			snprintf(val, sizeof(val), "%.*s", (int)len, p + n + 1);
-			return val;
-		}
-		p = strchr(p, '\n');
-		p = p ? p + 1 : NULL;
-	}
-	return NULL;
-}
-
 static char user[64], user2[64], user3[64], ssh_config[512];
 
 static void infra_load(void)
 {
-	int fd = open(INFRA_ENV, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0) {
-		fprintf(stderr, "bench_remote: %s: %s (run `tests/infra/env.sh up` as root)\n",
-		        INFRA_ENV, strerror(errno));
+	if (bench_infra_get(NULL, "MG_INFRA_USER", user, sizeof(user)) == NULL ||
+	    bench_infra_get(NULL, "MG_INFRA_SSH_CONFIG", ssh_config, sizeof(ssh_config)) == NULL) {
+		fprintf(stderr, "bench_remote: no infra.env with the users and ssh config "
+		                "(run `tests/infra/env.sh up` as root)\n");
 		exit(2);
 	}
-	n = read(fd, env_text, sizeof(env_text) - 1);
-	close(fd);
-	env_text[n > 0 ? n : 0] = '\0';
-	if (infra("MG_INFRA_USER") == NULL || infra("MG_INFRA_SSH_CONFIG") == NULL) {
-		fprintf(stderr, "bench_remote: %s lacks the users or ssh config\n", INFRA_ENV);
-		exit(2);
-	}
-	snprintf(user, sizeof(user), "%s", infra("MG_INFRA_USER"));
-	snprintf(user2, sizeof(user2), "%s", infra("MG_INFRA_USER2"));
-	snprintf(user3, sizeof(user3), "%s", infra("MG_INFRA_USER3"));
-	snprintf(ssh_config, sizeof(ssh_config), "%s", infra("MG_INFRA_SSH_CONFIG"));
+	if (bench_infra_get(NULL, "MG_INFRA_USER2", user2, sizeof(user2)) == NULL)
+		snprintf(user2, sizeof(user2), "mgtest2");
+	if (bench_infra_get(NULL, "MG_INFRA_USER3", user3, sizeof(user3)) == NULL)
+		snprintf(user3, sizeof(user3), "mgtest3");
 }
 
 /* ---- samples ------------------------------------------------------------ */
@@ -666,8 +632,7 @@ int main(int argc, char **argv)
 	}
 	infra_load();
 	/* Shared, as tests/infra/floors.sh: a `down` elsewhere waits for us. */
-	if ((lock = open(INFRA_LOCK, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) >= 0)
-		flock(lock, LOCK_SH);
+	lock = bench_infra_hold();
 	signal(SIGPIPE, SIG_IGN);
 	run_ours();
 	if (!no_ref)
