@@ -993,7 +993,9 @@ static const char *json_value(const char *p, const char *path, struct jdoc *d, i
 			} else {
 				snprintf(key, sizeof(key), "%d", i);
 			}
-			snprintf(sub, sizeof(sub), "%s%s%s", path, path[0] ? "." : "", key);
+			if (snprintf(sub, sizeof(sub), "%s%s%s", path, path[0] ? "." : "", key) >=
+			    (int)sizeof(sub))
+				return NULL; /* a path this deep is not one we read */
 			if ((p = json_value(p, sub, d, depth + 1)) == NULL)
 				return NULL;
 			p = json_ws(p);

@@ -604,7 +604,7 @@ TEST_T(ssh_then_ssh_two_hops, 240)
 	struct gw_case t;
 	struct mg_connect_opts o;
 	struct mg_context *g, *c;
-	int64_t gpid, cpid;
+	int64_t gpid = 0, cpid = 0; /* stay 0 when sysinfo fails */
 	char user[64];
 
 	gw_init(&t);
@@ -829,7 +829,7 @@ TEST_T(killing_an_intermediary_reports_everything_behind_it, 300)
 	struct mg_connect_opts o;
 	struct mg_context *g, *c[N];
 	pid_t procs[MAXP], p;
-	int64_t gpid, pid;
+	int64_t gpid = 0, pid = 0;
 	char user[64];
 	double t0, gone_ms = -1, exit_ms = -1;
 	int i, n = 0, left;

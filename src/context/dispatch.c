@@ -67,6 +67,16 @@ static struct failed_chain *find_failed(uint32_t src, int64_t chain)
 	return NULL;
 }
 
+/* Copies src into dst, cut to fit: a remembered message may be shorter than
+ * the one first reported. */
+static void copy_cut(char *dst, size_t size, const char *src)
+{
+	size_t n = strnlen(src, size - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
 static void remember_failure(uint32_t src, int64_t chain, const char *type, const char *message,
                              const char *function)
 {
@@ -75,9 +85,9 @@ static void remember_failure(uint32_t src, int64_t chain, const char *type, cons
 
 	f->src = src;
 	f->chain = chain;
-	snprintf(f->type, sizeof(f->type), "%s", type);
-	snprintf(f->message, sizeof(f->message), "%s", message);
-	snprintf(f->function, sizeof(f->function), "%s", function);
+	copy_cut(f->type, sizeof(f->type), type);
+	copy_cut(f->message, sizeof(f->message), message);
+	copy_cut(f->function, sizeof(f->function), function);
 }
 
 static void forget_chain(struct mg_msg *m)

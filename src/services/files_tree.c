@@ -105,7 +105,8 @@ static int walk(const char *root, const char *rel, visit_fn visit, void *arg)
 	DIR *dir;
 	int rc = 0;
 
-	snprintf(full, sizeof(full), "%s/%s", root, rel);
+	if (snprintf(full, sizeof(full), "%s/%s", root, rel) >= (int)sizeof(full))
+		return -ENAMETOOLONG;
 	if ((dir = opendir(full)) == NULL)
 		return -errno;
 	while (rc == 0 && (d = readdir(dir)) != NULL) {
