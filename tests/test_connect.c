@@ -360,55 +360,53 @@ TEST(program_that_cannot_start)
 	mg_router_free(r);
 }
 
-TEST(program_that_exits_reports_its_stderr)
+/* Starts the fake child in mode, which must fail the connect with code
+ * and leave no process; the error's detail must hold each of details. */
+static void expect_refused(const char *mode, int timeout_ms, int code, const char *const *details)
 {
 	struct mg_router *r = master();
 	struct mg_context *c;
 
-	CHECK_EQ(fake_child(r, "stderr", 10000, &c), MG_ECONNECT);
-	expect_detail("stderr: the program exited with status 3 before it was ready");
-	expect_detail("fake child: something broke; and said why");
+	CHECK_EQ(fake_child(r, mode, timeout_ms, &c), code);
+	for (; *details != NULL; details++)
+		expect_detail(*details);
 	CHECK_EQ(cu_wait_no_children(2000), 0);
 	mg_router_free(r);
+}
+
+TEST(program_that_exits_reports_its_stderr)
+{
+	const char *d[] = {"stderr: the program exited with status 3 before it was ready",
+	                   "fake child: something broke; and said why", NULL};
+
+	expect_refused("stderr", 10000, MG_ECONNECT, d);
 }
 
 TEST(connect_deadline)
 {
-	struct mg_router *r = master();
-	struct mg_context *c;
 	int ms = (int)(500 * mg_test_slowdown());
 	char text[64];
+	const char *d[] = {text, "fake child: sleeping", NULL};
 	int64_t t0 = now_ms();
 
-	CHECK_EQ(fake_child(r, "sleep", ms, &c), -ETIMEDOUT);
 	snprintf(text, sizeof(text), "no ready marker within %d ms", ms);
-	expect_detail(text);
-	expect_detail("fake child: sleeping");
+	expect_refused("sleep", ms, -ETIMEDOUT, d);
 	CHECK(now_ms() - t0 >= ms);
-	CHECK_EQ(cu_wait_no_children(2000), 0);
-	mg_router_free(r);
 }
 
 TEST(version_mismatch_is_refused)
 {
-	struct mg_router *r = master();
-	struct mg_context *c;
+	const char *d[] = {"protocol version mismatch: the child speaks version 99, this side 1",
+	                   NULL};
 
-	CHECK_EQ(fake_child(r, "badver", 10000, &c), MG_ECONNECT);
-	expect_detail("protocol version mismatch: the child speaks version 99, this side 1");
-	CHECK_EQ(cu_wait_no_children(2000), 0);
-	mg_router_free(r);
+	expect_refused("badver", 10000, MG_ECONNECT, d);
 }
 
 TEST(garbage_instead_of_a_marker)
 {
-	struct mg_router *r = master();
-	struct mg_context *c;
+	const char *d[] = {"something other than a ready marker", NULL};
 
-	CHECK_EQ(fake_child(r, "garbage", 10000, &c), MG_EPROTOCOL);
-	expect_detail("something other than a ready marker");
-	CHECK_EQ(cu_wait_no_children(2000), 0);
-	mg_router_free(r);
+	expect_refused("garbage", 10000, MG_EPROTOCOL, d);
 }
 
 TEST(ship_self_runs_this_program)

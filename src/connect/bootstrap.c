@@ -544,11 +544,8 @@ void mg__cmd_start(struct mg_context *c, const struct mg_connect_opts *o, struct
 	struct mg_buf hs;
 	int r;
 
-	if ((r = mg__conn_new(c, o->connect_timeout_ms, done, done_arg)) != 0) {
+	if (mg__conn_new(c, o->connect_timeout_ms, done, done_arg) != 0) {
 		mg__cmd_fini(cmd);
-		mg__context_set_failed(c, r, "%s: %s", c->name, mg_strerror(r));
-		if (done != NULL)
-			done(done_arg, c, r, mg_strerror(r));
 		return;
 	}
 	mg__buf_init(&hs, MG_HS_BOOT_LINE_LEN + 4 + MG_HS_BOOT_MAX);

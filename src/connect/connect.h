@@ -129,7 +129,7 @@ typedef void (*mg_conn_done_cb)(void *arg, struct mg_context *c, int code, const
 
 /* Makes the connector of c, which must be new and connecting: sets c->ops
  * and c->conn.  The connect's deadline runs from now.  done may be NULL.
- * 0 or -ENOMEM.  Thread: any. */
+ * 0, or -ENOMEM once c is failed and done told.  Thread: any. */
 int mg__conn_new(struct mg_context *c, int timeout_ms, mg_conn_done_cb done, void *done_arg);
 
 /* Posts the method's launch command fn(arg) to c's broker; the connector

@@ -612,8 +612,12 @@ int mg__conn_new(struct mg_context *c, int timeout_ms, mg_conn_done_cb done, voi
 	struct mg_conn *k = mg__calloc(1, sizeof(*k));
 	pthread_condattr_t ca;
 
-	if (k == NULL)
+	if (k == NULL) {
+		mg__context_set_failed(c, -ENOMEM, "%s: %s", c->name, mg_strerror(-ENOMEM));
+		if (done != NULL)
+			done(done_arg, c, -ENOMEM, mg_strerror(-ENOMEM));
 		return -ENOMEM;
+	}
 	k->broker = c->router->broker;
 	k->c = c;
 	k->id = c->id;

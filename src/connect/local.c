@@ -245,12 +245,8 @@ void mg__local_start(struct mg_context *c, const struct mg_connect_opts *o, mg_c
 	struct launch *L;
 	int r;
 
-	if ((r = mg__conn_new(c, o->connect_timeout_ms, done, done_arg)) != 0) {
-		mg__context_set_failed(c, r, "%s: %s", c->name, mg_strerror(r));
-		if (done != NULL)
-			done(done_arg, c, r, mg_strerror(r));
+	if (mg__conn_new(c, o->connect_timeout_ms, done, done_arg) != 0)
 		return;
-	}
 	if ((L = mg__calloc(1, sizeof(*L))) == NULL) {
 		mg__conn_launch_failed(c, -ENOMEM, "out of memory");
 		return;
