@@ -491,12 +491,7 @@ static void cmd_launch_cb(void *arg)
 	cmd_launch_free(L);
 	return;
 fail:
-	for (int i = 0; i < 2; i++) {
-		if (sv[i] >= 0)
-			close(sv[i]);
-		if (ep[i] >= 0)
-			close(ep[i]);
-	}
+	mg__spawn_close_fds(sv, ep);
 	if (x.pty_master >= 0)
 		close(x.pty_master);
 	if (x.pty_slave >= 0)

@@ -108,6 +108,10 @@ int mg__spawn(struct mg_spawn *sp);
  * the signal mask.  For new children only.  Thread: the only one. */
 void mg__spawn_reset_signals(bool reset_pipe);
 
+/* Closes the channel pair and the stderr pipe of a launch that failed;
+ * entries already -1 (handed on or never made) are skipped. */
+void mg__spawn_close_fds(int chan[2], int err[2]);
+
 /* Waits up to ms (< 0: forever) for the child to exit and reaps it.  0 and
  * its wait status, -ETIMEDOUT, or -errno.  Thread: any. */
 int mg__proc_wait(pid_t pid, int pidfd, int ms, int *statusp);

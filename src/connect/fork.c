@@ -89,12 +89,7 @@ static void fork_cb(void *arg)
 	mg__free(L);
 	return;
 fail:
-	for (int i = 0; i < 2; i++) {
-		if (sv[i] >= 0)
-			close(sv[i]);
-		if (ep[i] >= 0)
-			close(ep[i]);
-	}
+	mg__spawn_close_fds(sv, ep);
 	mg__conn_launch_failed(L->c, MG_ECONNECT, "cannot fork: %s", mg_strerror(r));
 	mg__free(L);
 }

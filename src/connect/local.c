@@ -170,12 +170,7 @@ static void launch_spawn(struct launch *L)
 		sv[0] = ep[0] = -1;
 	}
 out:
-	for (int i = 0; i < 2; i++) {
-		if (sv[i] >= 0)
-			close(sv[i]);
-		if (ep[i] >= 0)
-			close(ep[i]);
-	}
+	mg__spawn_close_fds(sv, ep);
 	L->r = r;
 }
 

@@ -240,3 +240,13 @@ void mg__proc_describe(int status, char *buf, size_t len)
 	else
 		snprintf(buf, len, "ended with wait status 0x%x", (unsigned)status);
 }
+
+void mg__spawn_close_fds(int chan[2], int err[2])
+{
+	for (int i = 0; i < 2; i++) {
+		if (chan[i] >= 0)
+			close(chan[i]);
+		if (err[i] >= 0)
+			close(err[i]);
+	}
+}
