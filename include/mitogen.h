@@ -573,13 +573,15 @@ typedef int (*mg_export_fn)(struct mg_call *call);
 int mg_export(const char *name, mg_export_fn fn);
 
 /* MG_EXPORT(add) static int add(struct mg_call *call) { ... } registers
- * "add" before main(). */
-#define MG_EXPORT(fn)                                                      \
+ * "add" before main().  MG_EXPORT_AS("disk.usage", usage) registers the
+ * function under a name that is not a C identifier. */
+#define MG_EXPORT_AS(name, fn)                                             \
 	static int fn(struct mg_call *);                                   \
 	__attribute__((constructor)) static void mg_export_init_##fn(void) \
 	{                                                                  \
-		mg_export(#fn, fn);                                        \
+		(void)mg_export((name), fn);                               \
 	}
+#define MG_EXPORT(fn) MG_EXPORT_AS(#fn, fn)
 
 /* Reads the call's arguments; MG_EARGS when they do not match fmt (the
  * function should then return -1 at once: the caller gets ArgumentError). */

@@ -26,20 +26,6 @@
 
 #include "mitogen.h"
 
-/*
- * MG_EXPORT_AS(name, fn) is MG_EXPORT(fn) under a name that is not a C
- * identifier ("mg.ping").  The lead may move it into mitogen.h; until then
- * this definition stands in, and steps aside once mitogen.h has one.
- */
-#ifndef MG_EXPORT_AS
-#define MG_EXPORT_AS(name, fn)                                             \
-	static int fn(struct mg_call *);                                   \
-	__attribute__((constructor)) static void mg_export_init_##fn(void) \
-	{                                                                  \
-		(void)mg_export((name), fn);                               \
-	}
-#endif
-
 /* What mg.sysinfo reports; every string is NUL-terminated. */
 struct mg__sysinfo {
 	int64_t pid;

@@ -13,15 +13,6 @@
 
 #include "mitogen.h"
 
-#ifndef MG_EXPORT_AS
-#define MG_EXPORT_AS(name, fn)                                             \
-	static int fn(struct mg_call *);                                   \
-	__attribute__((constructor)) static void mg_export_init_##fn(void) \
-	{                                                                  \
-		(void)mg_export((name), fn);                               \
-	}
-#endif
-
 /* Bulk data travels in chunks of this size; the window default bounds the
  * bytes a producer may have sent and not yet seen acknowledged. */
 #define SVC_CHUNK (256 * 1024)
