@@ -115,9 +115,9 @@ struct cli {
 	size_t nssh_args;
 	int port;
 	int host_key_policy;
-	bool sudo;
-	const char *sudo_user;
-	char *ssh_password, *sudo_password; /* wiped and freed at exit */
+	int become;                           /* 0, or MG_METHOD_SUDO, _SU or _DOAS */
+	const char *become_user;              /* NULL: root */
+	char *ssh_password, *become_password; /* wiped and freed at exit */
 	int nlocal;
 	int fanout;
 	int connect_timeout_ms, timeout_ms;
@@ -144,6 +144,8 @@ extern const struct verb verb_run, verb_put, verb_get, verb_call, verb_ping;
 /* main.c */
 int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int64_t now_ns(void);
+/* "sudo", "su" or "doas" for cli->become (main.c). */
+const char *become_name(int method);
 
 /* targets.c: "web[01-03],db1" -> names; folding names back to ranges. */
 typedef void (*target_add_cb)(void *arg, const char *name);

@@ -31,16 +31,20 @@ static const char common_help[] =
         "                          no hosts are given is one: --local 1)\n"
         "  -l, --user USER         remote user for ssh\n"
         "  -p, --port PORT         ssh port\n"
-        "  -i, --identity FILE     ssh identity (private key) file\n"
+        "  -i, --identity FILE     ssh identity (private key) file (first hop only)\n"
         "  -o OPTION               an ssh -o option, e.g. -o Compression=yes (repeatable)\n"
-        "      --ssh-config FILE   ssh -F FILE\n"
+        "      --ssh-config FILE   ssh -F FILE (first hop only: ssh on a gateway uses\n"
+        "                          its own configuration)\n"
         "      --host-key POLICY   enforce (default), accept-new or ignore\n"
         "      --via [USER@]HOST   reach the targets through this ssh gateway; repeat\n"
         "                          for a chain (the first is connected first)\n"
         "      --sudo[=USER]       then become USER (default root) with sudo\n"
+        "      --su[=USER]         ... with su instead (USER's password)\n"
+        "      --doas[=USER]       ... with doas instead (one of the three at most)\n"
         "      --ask-pass          ask for the ssh password on the terminal\n"
-        "      --ask-sudo-pass     ask for the sudo password on the terminal\n"
-        "                          (or set MITOGEN_SSH_PASSWORD / MITOGEN_SUDO_PASSWORD;\n"
+        "      --ask-become-pass   ask for the sudo, su or doas password on the terminal\n"
+        "                          (--ask-sudo-pass is the same; or set\n"
+        "                          MITOGEN_SSH_PASSWORD / MITOGEN_BECOME_PASSWORD;\n"
         "                          passwords are never taken on the command line)\n"
         "  -f, --fanout N          at most N targets at once (default 64)\n"
         "  -t, --connect-timeout S seconds allowed for each connect (default 30)\n"
@@ -61,8 +65,10 @@ enum {
 	LO_HOST_KEY,
 	LO_VIA,
 	LO_SUDO,
+	LO_SU,
+	LO_DOAS,
 	LO_ASK_PASS,
-	LO_ASK_SUDO_PASS,
+	LO_ASK_BECOME_PASS,
 	LO_JSON,
 	LO_NO_PROGRESS,
 	LO_VERSION,
@@ -79,8 +85,11 @@ static const struct option long_opts[] = {
         {"host-key", required_argument, NULL, LO_HOST_KEY},
         {"via", required_argument, NULL, LO_VIA},
         {"sudo", optional_argument, NULL, LO_SUDO},
+        {"su", optional_argument, NULL, LO_SU},
+        {"doas", optional_argument, NULL, LO_DOAS},
         {"ask-pass", no_argument, NULL, LO_ASK_PASS},
-        {"ask-sudo-pass", no_argument, NULL, LO_ASK_SUDO_PASS},
+        {"ask-become-pass", no_argument, NULL, LO_ASK_BECOME_PASS},
+        {"ask-sudo-pass", no_argument, NULL, LO_ASK_BECOME_PASS},
         {"fanout", required_argument, NULL, 'f'},
         {"connect-timeout", required_argument, NULL, 't'},
         {"timeout", required_argument, NULL, 'T'},
@@ -209,6 +218,32 @@ static char *read_secret(const char *prompt)
 
 /* Takes a password from the environment and removes it from there, so
  * the children the tool starts do not inherit it. */
+static void free_secret(char *s)
+{
+	if (s != NULL) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+const char *become_name(int method)
+{
+	return method == MG_METHOD_SU ? "su" : method == MG_METHOD_DOAS ? "doas" : "sudo";
+}
+
+/* --sudo, --su, --doas: one of them, with an optional user. */
+static int set_become(struct cli *cli, int method, const char *user)
+{
+	if (cli->become != 0 && cli->become != method)
+		return usage_error("--%s and --%s do not go together", become_name(cli->become),
+		                   become_name(method));
+	if (user != NULL && *user == '\0')
+		return usage_error("--%s= wants a user name", become_name(method));
+	cli->become = method;
+	cli->become_user = user;
+	return 0;
+}
+
 static char *env_secret(const char *name)
 {
 	const char *v = getenv(name);
@@ -330,22 +365,18 @@ static void free_cli(struct cli *cli)
 	free(cli->command);
 	free(cli->dst_buf);
 	sb_free(&cli->packed_args);
-	if (cli->ssh_password) {
-		explicit_bzero(cli->ssh_password, strlen(cli->ssh_password));
-		free(cli->ssh_password);
-	}
-	if (cli->sudo_password) {
-		explicit_bzero(cli->sudo_password, strlen(cli->sudo_password));
-		free(cli->sudo_password);
-	}
+	free_secret(cli->ssh_password);
+	free_secret(cli->become_password);
 }
 
 static int parse(struct cli *cli, int argc, char **argv)
 {
 	const struct verb *v = cli->verb;
 	char err[512];
-	bool ask_pass = false, ask_sudo_pass = false, any_hosts = false;
-	int c;
+	bool ask_pass = false, any_hosts = false;
+	const char *ask_become = NULL;
+	char *pw;
+	int c, rc;
 	long n;
 
 	opterr = 0;
@@ -410,16 +441,21 @@ static int parse(struct cli *cli, int argc, char **argv)
 			cli->via[cli->nvia++] = optarg;
 			break;
 		case LO_SUDO:
-			cli->sudo = true;
-			if (optarg != NULL && *optarg == '\0')
-				return usage_error("--sudo= wants a user name");
-			cli->sudo_user = optarg;
+		case LO_SU:
+		case LO_DOAS:
+			rc = set_become(cli,
+			                c == LO_SUDO ? MG_METHOD_SUDO
+			                : c == LO_SU ? MG_METHOD_SU
+			                             : MG_METHOD_DOAS,
+			                optarg);
+			if (rc != 0)
+				return rc;
 			break;
 		case LO_ASK_PASS:
 			ask_pass = true;
 			break;
-		case LO_ASK_SUDO_PASS:
-			ask_sudo_pass = true;
+		case LO_ASK_BECOME_PASS:
+			ask_become = argv[optind - 1]; /* as spelt, for the error */
 			break;
 		case 'f':
 			if ((n = parse_long(optarg, 1, 4096)) < 0)
@@ -477,18 +513,26 @@ static int parse(struct cli *cli, int argc, char **argv)
 	if ((c = v->args(cli, argc - optind, argv + optind)) != 0)
 		return c;
 	cli->ssh_password = env_secret("MITOGEN_SSH_PASSWORD");
-	cli->sudo_password = env_secret("MITOGEN_SUDO_PASSWORD");
+	/* MITOGEN_SUDO_PASSWORD is the older name; both leave the environment. */
+	cli->become_password = env_secret("MITOGEN_SUDO_PASSWORD");
+	if ((pw = env_secret("MITOGEN_BECOME_PASSWORD")) != NULL) {
+		free_secret(cli->become_password);
+		cli->become_password = pw;
+	}
 	if (ask_pass) {
 		free(cli->ssh_password);
 		if ((cli->ssh_password = read_secret("SSH password: ")) == NULL)
 			return usage_error("--ask-pass needs a terminal (or set "
 			                   "MITOGEN_SSH_PASSWORD)");
 	}
-	if (ask_sudo_pass) {
-		free(cli->sudo_password);
-		if ((cli->sudo_password = read_secret("sudo password: ")) == NULL)
-			return usage_error("--ask-sudo-pass needs a terminal (or set "
-			                   "MITOGEN_SUDO_PASSWORD)");
+	if (ask_become != NULL) {
+		char prompt[32];
+
+		snprintf(prompt, sizeof(prompt), "%s password: ", become_name(cli->become));
+		free_secret(cli->become_password);
+		if ((cli->become_password = read_secret(prompt)) == NULL)
+			return usage_error("%s needs a terminal (or set MITOGEN_BECOME_PASSWORD)",
+			                   ask_become);
 	}
 	return 0;
 }

@@ -2,7 +2,7 @@
  * pool.c: connecting the targets and running the verb in each.  Gateways
  * (--via) are connected first, in order, each through the one before.
  * Then min(fanout, targets) worker threads take targets in order; each
- * connects its target (ssh, or a local context; then sudo when asked),
+ * connects its target (ssh, or a local context; then sudo/su/doas when asked),
  * runs the verb, reports, and shuts the target's contexts down.
  *
  * The main thread owns the signals: SIGINT, SIGTERM and SIGHUP are blocked
@@ -81,12 +81,14 @@ static void ssh_opts(struct pool *p, struct mg_connect_opts *o, const char *name
 	o->hostname = host;
 	o->username = user ? user : cli->user;
 	o->port = cli->port;
-	o->identity_file = cli->identity;
 	o->password = cli->ssh_password;
 	o->host_key_policy = cli->host_key_policy;
 	o->connect_timeout_ms = cli->connect_timeout_ms;
-	o->ssh_args = p->ssh_args;
 	o->via = via;
+	/* -i and -F name files on this machine: an ssh that a gateway runs
+	 * uses its own user's configuration there instead. */
+	o->identity_file = via == NULL ? cli->identity : NULL;
+	o->ssh_args = p->ssh_args + (via != NULL && cli->ssh_config != NULL ? 2 : 0);
 }
 
 static void take_signals(struct pool *p, int timeout_ms);
@@ -158,9 +160,9 @@ static int hop(struct pool *p, struct target *t, struct mg_connect_opts *o, cons
 	return rc;
 }
 
-/* Connects t: [ssh through the gateway] then [sudo]; a local target with
- * sudo is sudo alone (from here, or from the last gateway), since a local
- * context in between would add nothing. */
+/* Connects t: [ssh through the gateway] then [sudo, su or doas]; a local
+ * target with one of those is that alone (from here, or from the last
+ * gateway), since a local context in between would add nothing. */
 static int connect_target(struct pool *p, struct target *t)
 {
 	struct cli *cli = p->cli;
@@ -176,17 +178,19 @@ static int connect_target(struct pool *p, struct target *t)
 		o.name = t->name;
 		o.via = via;
 	}
-	if ((t->host != NULL || !cli->sudo) && (rc = hop(p, t, &o, "unreachable")) != 0)
+	if ((t->host != NULL || !cli->become) && (rc = hop(p, t, &o, "unreachable")) != 0)
 		return rc;
-	if (cli->sudo) {
-		snprintf(name, sizeof(name), "%s/sudo:%s", t->name,
-		         cli->sudo_user ? cli->sudo_user : "root");
-		mg_connect_opts_init(&o, MG_METHOD_SUDO);
+	if (cli->become) {
+		const char *how = become_name(cli->become);
+
+		snprintf(name, sizeof(name), "%s/%s:%s", t->name, how,
+		         cli->become_user ? cli->become_user : "root");
+		mg_connect_opts_init(&o, cli->become);
 		o.name = name;
-		o.username = cli->sudo_user;
-		o.password = cli->sudo_password;
+		o.username = cli->become_user;
+		o.password = cli->become_password;
 		o.via = t->nctx > 0 ? t->ctxs[t->nctx - 1] : via;
-		if ((rc = hop(p, t, &o, "sudo")) != 0)
+		if ((rc = hop(p, t, &o, how)) != 0)
 			return rc;
 	}
 	set_ctx(t, t->ctxs[t->nctx - 1]);

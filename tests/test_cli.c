@@ -631,6 +631,8 @@ TEST_T(cli_via_gateway, 240)
 {
 	struct infra_case c;
 	struct result *r;
+	static char pw[256];
+	struct spawn sp = {0};
 
 	infra_begin(&c);
 	r = c.r;
@@ -645,5 +647,47 @@ TEST_T(cli_via_gateway, 240)
 	        ARGV("run", "--local", "2", "--via", "mgtest@127.0.0.99", "--ssh-config", c.cfg,
 	             "true"));
 	CHECK_RUN(r, r->status == 3 && strstr(r->err, "mitogen: gateway mgtest@127.0.0.99: "));
+	/* ssh through the gateway, then sudo on the target: ssh, ssh, sudo. */
+	snprintf(pw, sizeof(pw), "MITOGEN_BECOME_PASSWORD=%s",
+	         mg_test_infra_get(&c.inf, "MG_INFRA_PASSWORD"));
+	sp.env = (const char *const[]){pw, NULL};
+	run_cli(r, &sp,
+	        ARGV("run", "-H", "mgtest@127.0.0.[8-9]", "--via", "mgtest@127.0.0.7",
+	             "--ssh-config", c.cfg, "-t", "60", "--sudo=mgtest2", "id -un"));
+	CHECK_RUN(r, r->status == 0);
+	CHECK_RUN(r, strstr(r->out, "mgtest@127.0.0.8: mgtest2\n") &&
+	                     strstr(r->out, "mgtest@127.0.0.9: mgtest2\n"));
+	infra_end(&c);
+}
+
+TEST_T(cli_su_and_doas, 240)
+{
+	struct infra_case c;
+	struct result *r;
+	static char good[256];
+	struct spawn sp = {.user = "mgtest",
+	                   .env = (const char *const[]){"MITOGEN_BECOME_PASSWORD=wrong-pw", NULL}};
+
+	infra_begin(&c);
+	r = c.r;
+	/* su wants the target user's password: a wrong one is a clear
+	 * failure that does not show it. */
+	run_cli(r, &sp, ARGV("run", "--su=mgtest2", "id -un"));
+	CHECK_RUN(r, r->status == 3);
+	CHECK_RUN(r, strstr(r->err, "mitogen: local: su: ") != NULL);
+	CHECK_RUN(r, !strstr(r->err, "wrong-pw") && r->outlen == 0);
+	snprintf(good, sizeof(good), "MITOGEN_BECOME_PASSWORD=%s",
+	         mg_test_infra_get(&c.inf, "MG_INFRA_PASSWORD2"));
+	sp.env = (const char *const[]){good, NULL};
+	run_cli(r, &sp, ARGV("run", "--local", "2", "--su=mgtest2", "id -un"));
+	CHECK_RUN(r, r->status == 0);
+	CHECK_RUN(r, strstr(r->out, "local1: mgtest2\n") && strstr(r->out, "local2: mgtest2\n"));
+	/* doas to mgtest3 is a nopass rule. */
+	sp.env = NULL;
+	run_cli(r, &sp, ARGV("run", "--doas=mgtest3", "id -un"));
+	CHECK_RUN(r, r->status == 0 && strstr(r->out, "local: mgtest3\n"));
+	/* Two ways to become at once is a usage error. */
+	run_cli(r, &sp, ARGV("run", "--su", "--doas=mgtest3", "true"));
+	CHECK_RUN(r, r->status == 2 && strstr(r->err, "--su and --doas do not go together"));
 	infra_end(&c);
 }
