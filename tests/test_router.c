@@ -325,6 +325,69 @@ TEST(receiver_timeout_and_close)
 	mg_router_free(a);
 }
 
+/* Several threads block on one receiver while messages arrive one by one:
+ * each message is taken exactly once and none is left sleeping (a lost
+ * wake-up hangs the test), and closing wakes every waiter at once. */
+#define WAITERS 4
+#define WAITER_MSGS 3000
+
+struct waiter {
+	struct mg_receiver *rx;
+	atomic_int *taken;
+	int timeout_ms;
+	int last_rc;
+};
+
+static void *wait_loop(void *arg)
+{
+	struct waiter *w = arg;
+	struct mg_msg *m;
+	int rc;
+
+	while ((rc = mg_receiver_get(w->rx, w->timeout_ms, &m)) == 0) {
+		atomic_fetch_add(w->taken, 1);
+		mg_msg_free(m);
+	}
+	w->last_rc = rc;
+	return NULL;
+}
+
+TEST(receiver_many_waiters_each_message_once)
+{
+	struct mg_router *a = util_router(0, "a", 0, 0, false);
+	struct waiter w[WAITERS];
+	pthread_t t[WAITERS];
+	struct mg_receiver *rx;
+	atomic_int taken = 0;
+	int64_t until;
+	int i;
+
+	CHECK_OK(mg_receiver_new(a, MG_NO_RESPONDENT, MG_POLICY_ANY, &rx));
+	for (i = 0; i < WAITERS; i++) {
+		/* Every other waiter sleeps with a deadline: both kinds of sleep. */
+		w[i] = (struct waiter){rx, &taken, i % 2 ? -1 : 20000, 0};
+		CHECK_EQ(pthread_create(&t[i], NULL, wait_loop, &w[i]), 0);
+	}
+	for (i = 0; i < WAITER_MSGS; i++) {
+		struct mg_msg *m;
+		CHECK_OK(mg_msg_pack(&m, "i", (int64_t)i));
+		CHECK_OK(mg_router_send(a, 0, mg_receiver_handle(rx), m));
+		if (i % 64 == 0)
+			usleep(100); /* let the waiters fall asleep now and then */
+	}
+	until = mg__now_ms() + 10000;
+	while (atomic_load(&taken) < WAITER_MSGS && mg__now_ms() < until)
+		usleep(1000);
+	CHECK_EQ(atomic_load(&taken), WAITER_MSGS);
+	mg_receiver_close(rx);
+	for (i = 0; i < WAITERS; i++) {
+		pthread_join(t[i], NULL);
+		CHECK_EQ(w[i].last_rc, MG_ECLOSED);
+	}
+	mg_receiver_free(rx);
+	mg_router_free(a);
+}
+
 TEST(router_free_wakes_waiters_with_shutdown)
 {
 	struct mg_router *a = util_router(0, "a", 0, 0, false);

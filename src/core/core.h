@@ -44,6 +44,26 @@ int64_t mg__now_ns(void);
 void mg__deadline(struct timespec *ts, int timeout_ms);
 
 /* ------------------------------------------------------------------------ */
+/* Wake words (wakeword.c): a futex-backed sleep for a condition guarded by
+ * a mutex.  A waiter, holding the mutex and finding nothing to do, calls
+ * mg__ww_prepare(), unlocks, and sleeps in mg__ww_wait() with what prepare
+ * returned; whoever changes the condition does so under the mutex, and
+ * calls mg__ww_wake() once it has unlocked.  Waits may end early (the
+ * waiter looks again).  Zero-initialised.  Thread: any. */
+
+struct mg_wakeword {
+	atomic_uint seq;
+	atomic_uint waiters;
+};
+
+unsigned mg__ww_prepare(struct mg_wakeword *w);
+/* Sleeps until a wake after prepare, a signal, or deadline (absolute
+ * CLOCK_MONOTONIC, NULL for none).  0 or -ETIMEDOUT. */
+int mg__ww_wait(struct mg_wakeword *w, unsigned seen, const struct timespec *deadline);
+/* Wakes one waiter, or all. */
+void mg__ww_wake(struct mg_wakeword *w, bool all);
+
+/* ------------------------------------------------------------------------ */
 /* Pointer rings (ring.c): a growable FIFO of pointers, not thread-safe. */
 
 struct mg_ring {

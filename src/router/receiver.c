@@ -1,22 +1,13 @@
 /*
  * receiver.c: a handle whose messages queue up for threads to collect.
  * The router pushes from whichever thread routed the message; waiters
- * block on a condition variable with a monotonic deadline.
+ * sleep on a wake word (core.h) with a monotonic deadline: a call's reply
+ * wakes its caller with one futex call.
  */
 #include <errno.h>
 #include <string.h>
 
 #include "internal.h"
-
-static void cond_init_monotonic(pthread_cond_t *c)
-{
-	pthread_condattr_t ca;
-
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(c, &ca);
-	pthread_condattr_destroy(&ca);
-}
 
 int mg_receiver_new(struct mg_router *r, uint32_t respondent, int policy, struct mg_receiver **rxp)
 {
@@ -42,13 +33,11 @@ int mg__receiver_new_at(struct mg_router *r, uint32_t handle, uint32_t responden
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&rx->lock, NULL);
-	cond_init_monotonic(&rx->cond);
 	mg__ring_init(&rx->q);
 	h->policy = policy;
 	h->rx = rx;
 	h->respondent = respondent;
 	if ((rc = mg__router_register(r, h, handle)) != 0) {
-		pthread_cond_destroy(&rx->cond);
 		pthread_mutex_destroy(&rx->lock);
 		mg__free(rx);
 		mg__free(h);
@@ -76,10 +65,10 @@ void mg__receiver_push(struct mg_receiver *rx, struct mg_msg *m)
 	rc = rx->closed ? MG_ECLOSED : mg__ring_push(&rx->q, m);
 	sel = rx->sel;
 	pthread_mutex_unlock(&rx->lock);
-	/* Signalled unlocked, so the woken thread does not block at once on
-	 * the lock we still held. */
+	/* Woken unlocked, so the woken thread does not block at once on the
+	 * lock we still held. */
 	if (rc == 0)
-		pthread_cond_signal(&rx->cond);
+		mg__ww_wake(&rx->wake, false);
 	if (rc != 0) {
 		/* Closed between the router's look-up and now. */
 		mg__router_send_dead(rx->router, &m->hdr, rc, "handle %u at context %u: %s",
@@ -97,9 +86,9 @@ void mg__receiver_shutdown(struct mg_receiver *rx)
 
 	pthread_mutex_lock(&rx->lock);
 	rx->shutdown = true;
-	pthread_cond_broadcast(&rx->cond);
 	sel = rx->sel;
 	pthread_mutex_unlock(&rx->lock);
+	mg__ww_wake(&rx->wake, true);
 	if (sel != NULL)
 		mg__select_notify(sel, rx);
 }
@@ -170,24 +159,26 @@ int mg_receiver_get(struct mg_receiver *rx, int timeout_ms, struct mg_msg **msgp
 {
 	struct mg_msg *m = NULL;
 	struct timespec deadline;
+	unsigned seen;
 	int rc;
 
 	if (timeout_ms >= 0)
 		mg__deadline(&deadline, timeout_ms);
 	pthread_mutex_lock(&rx->lock);
-	while ((rc = take(rx, &m)) == -EAGAIN) {
-		if (timeout_ms < 0) {
-			pthread_cond_wait(&rx->cond, &rx->lock);
-		} else if (pthread_cond_timedwait(&rx->cond, &rx->lock, &deadline) == ETIMEDOUT) {
-			if ((rc = take(rx, &m)) == -EAGAIN)
-				rc = -ETIMEDOUT;
+	while ((rc = take(rx, &m)) == -EAGAIN && timeout_ms != 0) {
+		seen = mg__ww_prepare(&rx->wake);
+		pthread_mutex_unlock(&rx->lock);
+		rc = mg__ww_wait(&rx->wake, seen, timeout_ms < 0 ? NULL : &deadline);
+		pthread_mutex_lock(&rx->lock);
+		if (rc == -ETIMEDOUT) {
+			rc = take(rx, &m);
 			break;
 		}
 	}
 	pthread_mutex_unlock(&rx->lock);
-	if (rc == -ETIMEDOUT) {
+	if (rc == -EAGAIN) {
 		mg__set_errdetail("timed out after %d ms", timeout_ms);
-		return rc;
+		return -ETIMEDOUT;
 	}
 	return finish(rc, m, msgp);
 }
@@ -206,10 +197,10 @@ void mg_receiver_close(struct mg_receiver *rx)
 		h = NULL;
 	pthread_mutex_lock(&rx->lock);
 	rx->closed = true;
-	pthread_cond_broadcast(&rx->cond);
 	sel = rx->sel;
 	pthread_mutex_unlock(&rx->lock);
 	pthread_mutex_unlock(&r->lock);
+	mg__ww_wake(&rx->wake, true);
 	mg__free(h);
 	if (sel != NULL)
 		mg__select_notify(sel, rx);
@@ -229,7 +220,6 @@ void mg__receiver_unref(struct mg_receiver *rx)
 	while ((m = mg__ring_pop(&rx->q)) != NULL)
 		mg_msg_free(m);
 	mg__ring_fini(&rx->q);
-	pthread_cond_destroy(&rx->cond);
 	pthread_mutex_destroy(&rx->lock);
 	mg__router_unref(rx->router);
 	mg__free(rx);

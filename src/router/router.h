@@ -67,7 +67,7 @@ struct mg_receiver {
 	struct mg_router *router; /* holds a reference */
 	uint32_t handle;
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
+	struct mg_wakeword wake; /* waiters in mg_receiver_get() */
 	struct mg_ring q;
 	bool closed;
 	bool shutdown;
