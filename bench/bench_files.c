@@ -29,6 +29,7 @@
  * Usage: bench_files [-s mib] [-k rounds] [-d dir] [-M mitogen_mib]
  *                    [-K mitogen_rounds] [-N (no Mitogen)] [-e infra.env]
  *                    [-m local|sudo|ssh (only that one)] [-F (no floors)]
+ *                    [-D push|pull (only that direction)]
  *                    [-w window_kib (mg_file_opts.window; 0: the default)]
  *                    [-j FILE.json (also write the JSON there)]
  *                    [-c FILE.png (chart with gnuplot and bench/chart.gnuplot)]
@@ -279,7 +280,7 @@ int main(int argc, char **argv)
 	size_t mib = 1024, ref_mib = 0;
 	int rounds = 3, ref_rounds = 1, opt, k, i, lockfd = -1;
 	bool mitogen = true, have_infra, floors = true;
-	const char *only = NULL, *json_path = NULL, *chart_path = NULL;
+	const char *only = NULL, *json_path = NULL, *chart_path = NULL, *dir_only = NULL;
 	char *json = NULL;
 	size_t json_len = 0;
 	FILE *jf;
@@ -296,7 +297,7 @@ int main(int argc, char **argv)
 	mg_file_opts_init(&fo);
 	(void)mg__exec_services;
 	(void)mg__files_services;
-	while ((opt = getopt(argc, argv, "s:k:d:M:K:Ne:m:Fw:j:c:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:k:d:M:K:Ne:m:Fw:j:c:D:")) != -1) {
 		if (opt == 's')
 			mib = (size_t)atol(optarg);
 		else if (opt == 'k')
@@ -321,6 +322,8 @@ int main(int argc, char **argv)
 			json_path = optarg;
 		else if (opt == 'c')
 			chart_path = optarg;
+		else if (opt == 'D')
+			dir_only = optarg;
 		else
 			return 2;
 	}
@@ -405,6 +408,8 @@ int main(int argc, char **argv)
 			 * floors' stream alone is their time less that of
 			 * starting and ending the same command doing nothing,
 			 * measured beside it. */
+			if (dir_only != NULL && strcmp(dir_only, "push") != 0)
+				goto pull;
 			setup = x->setup[0] != '\0' && floors ? run_sh(x->setup) : 0;
 			best(&x->setup_t, setup);
 			if (floors)
@@ -416,6 +421,9 @@ int main(int argc, char **argv)
 			else
 				fprintf(stderr, "%s push: %s\n", method_names[i], res.error);
 			unlink(dst);
+		pull:
+			if (dir_only != NULL && strcmp(dir_only, "pull") != 0)
+				continue;
 			setup = x->setup[0] != '\0' && floors ? run_sh(x->setup) : 0;
 			best(&x->setup_t, setup);
 			if (floors)

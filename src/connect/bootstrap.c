@@ -82,6 +82,10 @@ static const char cache_stage_fmt[] =
 /* Output a shell profile may print before the marker, at most. */
 #define MAX_NOISE 65536
 
+/* The kernel buffer of the channel from a command to us (see
+ * cmd_launch_cb). */
+#define CHAN_SNDBUF (2 * 1024 * 1024)
+
 const char *mg__bootstrap_script(void)
 {
 	return first_stage;
@@ -451,6 +455,14 @@ static void cmd_launch_cb(void *arg)
 		r = -errno;
 		goto fail;
 	}
+	/* Room for a burst from the command (ssh writes whatever its
+	 * channel received in one go): when its write stops short, ssh
+	 * keeps the rest and moves it to the front of its buffer on every
+	 * later read from the network, a copy of up to a channel window
+	 * each time that cost it a fifth of its CPU in a pull.  The kernel
+	 * caps the request at net.core.wmem_max; memory is only used while
+	 * bytes wait in it. */
+	(void)setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &(int){CHAN_SNDBUF}, sizeof(int));
 	if (L->prompt != NULL && !L->cmd.prompt_stderr &&
 	    (r = mg__pty_open(&x.pty_master, &x.pty_slave)) != 0)
 		goto fail;

@@ -99,6 +99,7 @@ int mg__child_serve(int rfd, int wfd, const struct mg_boot *boot)
 	int rc, same = rfd == wfd;
 
 	signal(SIGPIPE, SIG_IGN);
+	mg__stream_sigpipe_ignored();
 	/* A context's life is its parent's to end.  Ctrl-C at a terminal
 	 * signals the whole foreground process group, local children
 	 * included; a child killed by it would orphan the commands it runs

@@ -313,4 +313,9 @@ void mg__stream_take_left(struct mg_stream *s, struct mg_outq_entry **leftp, siz
 void mg__stream_ref(struct mg_stream *s);
 void mg__stream_unref(struct mg_stream *s);
 
+/* Says this process ignores SIGPIPE for good (a child context sets that
+ * at its start): writes to pipes then skip blocking the signal around
+ * each writev, two system calls per write.  Thread: any. */
+void mg__stream_sigpipe_ignored(void);
+
 #endif

@@ -118,11 +118,18 @@ static int build_iov(struct mg_stream *s, struct iovec *iov)
 	return n;
 }
 
+static atomic_bool sigpipe_ignored;
+
+void mg__stream_sigpipe_ignored(void)
+{
+	atomic_store(&sigpipe_ignored, true);
+}
+
 /*
  * writev without SIGPIPE: a peer that went away must be an error on this
  * stream, not a signal that kills the process.  Sockets say so per call;
  * for pipes the signal is blocked on this thread and any pending one
- * consumed before unblocking.
+ * consumed before unblocking, unless the process ignores it anyway.
  */
 static ssize_t write_iov(struct mg_stream *s, struct iovec *iov, int n)
 {
@@ -135,6 +142,8 @@ static ssize_t write_iov(struct mg_stream *s, struct iovec *iov, int n)
 		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
 		return sendmsg(s->wfd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 	}
+	if (atomic_load_explicit(&sigpipe_ignored, memory_order_relaxed))
+		return writev(s->wfd, iov, n);
 	sigemptyset(&pipe_set);
 	sigaddset(&pipe_set, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);

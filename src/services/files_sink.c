@@ -303,7 +303,7 @@ static int on_data(struct file_sink *k, struct mg_msg *m, struct mg_xxh64 *h, ui
 	const char *text;
 	int64_t tag, code;
 	const void *p;
-	size_t cnt, len;
+	size_t cnt, len, done, piece;
 	int rc;
 
 	if (mg_msg_read(m, "ai", &cnt, &tag) != 0)
@@ -314,11 +314,18 @@ static int on_data(struct file_sink *k, struct mg_msg *m, struct mg_xxh64 *h, ui
 			return MG_EDECODE;
 		if (*off + len > k->meta.size)
 			goto too_long;
-		if ((rc = write_full(k->fd, p, len, *off)) != 0) {
-			snprintf(err, errsize, "[Errno %d] %s: '%s'", -rc, strerror(-rc), k->path);
-			return rc;
+		/* Hashed piece by piece as written, while each is still in
+		 * the cache. */
+		for (done = 0; done < len; done += piece) {
+			piece = len - done < FILE_PIECE ? len - done : FILE_PIECE;
+			rc = write_full(k->fd, (const uint8_t *)p + done, piece, *off + done);
+			if (rc != 0) {
+				snprintf(err, errsize, "[Errno %d] %s: '%s'", -rc, strerror(-rc),
+				         k->path);
+				return rc;
+			}
+			mg__xxh64_update(h, (const uint8_t *)p + done, piece);
 		}
-		mg__xxh64_update(h, p, len);
 		*off += len;
 		return 0;
 	case FILE_HOLE:
