@@ -14,8 +14,11 @@
  *                  between two threads, each side reusing one buffer that
  *                  is already faulted in, in transparent huge pages where
  *                  the kernel allows them (as the library's large payloads
- *                  are: fewer TLB misses make the copy itself faster).
- *   bulk router    the same payloads sent router to router as raw messages.
+ *                  are: fewer TLB misses make the copy itself faster), over
+ *                  a socketpair with the send buffer the library gives its
+ *                  own (FLOOR_SNDBUF).
+ *   bulk router    the same payloads sent router to router as raw messages;
+ *                  the receiver checks their length and samples their bytes.
  *   bulk floor,    the floor again, but the reader takes a new malloc'd
  *   new buffers    buffer for every payload: it shows what page faults
  *                  alone cost on this machine, and what the router would
@@ -53,6 +56,13 @@
 /* The router's frame header is 28 bytes; the floors send as many before
  * each payload so both move the same bytes. */
 #define HDR_BYTES 28
+
+/* The send buffer the library asks for on its AF_UNIX streams
+ * (src/core/stream.c): the floors' sockets get it too, so both run on the
+ * same socket.  With the default 208 KiB a payload crosses in ~150 KiB
+ * turns, and whenever the two ends sit on different CPUs the floor itself
+ * fell to a third of its speed: not the cheapest the kernel can do. */
+#define FLOOR_SNDBUF (512 * 1024)
 
 struct config {
 	bool rtt, bulk;    /* which halves to run */
@@ -110,6 +120,19 @@ static void make_pair(int sv[2])
 {
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
 		die("socketpair: %s", strerror(errno));
+}
+
+/* A socketpair for a floor, with the send buffer the library would give
+ * it (the routers' pair is left as it comes: the library sizes it). */
+static void make_floor_pair(int sv[2])
+{
+	int size = FLOOR_SNDBUF, i;
+
+	make_pair(sv);
+	for (i = 0; i < 2; i++) {
+		if (setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size)) != 0)
+			die("SO_SNDBUF: %s", strerror(errno));
+	}
 }
 
 static void start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
@@ -223,7 +246,7 @@ static void rtt_floor_round(const struct config *c, int n, uint64_t *ns)
 	pthread_t t;
 	int sv[2], i;
 
-	make_pair(sv);
+	make_floor_pair(sv);
 	e = (struct echo_fd){sv[1], c->small_size};
 	memset(buf, 'x', c->small_size);
 	start_thread(&t, floor_echo, &e);
@@ -392,7 +415,7 @@ static uint64_t bulk_floor_round(const char *payload, size_t size, int count, bo
 	pthread_t t;
 	int sv[2], i;
 
-	make_pair(sv);
+	make_floor_pair(sv);
 	br.fd = sv[1];
 	br.size = size;
 	br.count = count;
@@ -416,10 +439,25 @@ static uint64_t bulk_floor_round(const char *payload, size_t size, int count, bo
 
 struct bulk_sink {
 	struct mg_receiver *rx;
+	const uint8_t *sent; /* the payload sent, to check what arrives */
 	size_t size;
 	int count;
 	uint64_t done_ns;
 };
+
+/* Compares 64 bytes in every MiB and the last 64: cheap beside the copy
+ * (the floors check nothing), and enough to see misplaced or stale bytes
+ * in a patterned payload. */
+static bool same_samples(const uint8_t *got, const uint8_t *want, size_t n)
+{
+	size_t off;
+
+	for (off = 0; off + 64 <= n; off += (size_t)1 << 20) {
+		if (memcmp(got + off, want + off, 64) != 0)
+			return false;
+	}
+	return n < 64 || memcmp(got + n - 64, want + n - 64, 64) == 0;
+}
 
 static void *router_sink(void *arg)
 {
@@ -437,6 +475,8 @@ static void *router_sink(void *arg)
 			    s->count, mg_strerror(r), mg_errdetail());
 		if (mg_msg_len(m) != s->size)
 			die("router sink: got %zu bytes, want %zu", mg_msg_len(m), s->size);
+		if (!same_samples(mg_msg_data(m), s->sent, s->size))
+			die("router sink: payload %d arrived with other bytes", i + 1);
 		if (i == s->count - 1)
 			s->done_ns = now_ns();
 		mg_msg_free(m);
@@ -454,6 +494,7 @@ static uint64_t bulk_router_round(struct mg_msg *payload, int count)
 
 	pair_open(&p, mg_msg_len(payload));
 	MUST(mg_receiver_new(p.b, MG_NO_RESPONDENT, MG_POLICY_ANY, &s.rx));
+	s.sent = mg_msg_data(payload);
 	s.size = mg_msg_len(payload);
 	s.count = count;
 	start_thread(&t, router_sink, &s);
@@ -495,13 +536,21 @@ static void run_bulk(const struct config *c, struct results *res)
 	int per = c->bulk_messages / c->rounds > 0 ? c->bulk_messages / c->rounds : 1, k;
 	uint64_t fl = 0, rt = 0, fr = 0;
 	struct mg_msg *payload;
-	size_t bytes;
+	uint8_t *fill;
+	size_t bytes, i;
 
 	MUST(mg_msg_new_size(c->bulk_size, &payload));
-	memset(mg_msg_data_mut(payload), 'y', c->bulk_size);
-	/* Warm-up: one payload each way, untimed. */
-	bulk_floor_round(mg_msg_data(payload), c->bulk_size, 1, false);
-	bulk_router_round(payload, 1);
+	/* A pattern that differs from one 64-byte block to the next. */
+	fill = mg_msg_data_mut(payload);
+	for (i = 0; i < c->bulk_size; i++)
+		fill[i] = (uint8_t)(((uint32_t)(i >> 6) * 2654435761u) >> 24) ^ (uint8_t)i;
+	/* Warm-up, untimed: a round each way.  The floor's reader faults its
+	 * buffer in before its clock starts; the router's large-payload cache
+	 * needs a round's worth of payloads (two or three buffers in flight)
+	 * to hold as much, or its first timed round pays for first touches of
+	 * fresh memory that the floor never pays for. */
+	bulk_floor_round(mg_msg_data(payload), c->bulk_size, per, false);
+	bulk_router_round(payload, per);
 	for (k = 0; k < c->rounds; k++) {
 		fl += bulk_floor_round(mg_msg_data(payload), c->bulk_size, per, false);
 		rt += bulk_router_round(payload, per);

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include "internal.h"
@@ -210,7 +211,9 @@ TEST(dead_for_messages_queued_on_a_lost_stream)
 	CHECK_OK(mg_router_attach(a, sv[0], sv[0], 5, 0));
 	CHECK_OK(mg_receiver_new(a, MG_NO_RESPONDENT, MG_POLICY_ANY, &rx));
 	for (i = 0; i < 8; i++) {
-		CHECK_OK(mg_msg_new_size(256 * 1024, &m));
+		/* Larger than the socket holds (the library asks for 512 KiB of
+		 * send buffer, which the kernel doubles), so it stays queued. */
+		CHECK_OK(mg_msg_new_size(4u << 20, &m));
 		mg_msg_set_reply_to(m, mg_receiver_handle(rx));
 		/* The high-water mark would block us: send from the queue's view
 		 * only while it has room, then kill the peer. */
@@ -224,6 +227,30 @@ TEST(dead_for_messages_queued_on_a_lost_stream)
 		dead++;
 	}
 	mg_receiver_free(rx);
+	mg_router_free(a);
+}
+
+/* The library asks for a 512 KiB send buffer on AF_UNIX streams (fewer
+ * wake-ups per large payload); the kernel doubles what is asked and caps
+ * it at net.core.wmem_max. */
+TEST(unix_socket_streams_get_a_larger_send_buffer)
+{
+	struct mg_router *a = util_router(0, "a", 0, 0, false);
+	int sv[2], before = 0, after = 0;
+	long max = 0, want;
+	socklen_t len = sizeof(int);
+	FILE *f = fopen("/proc/sys/net/core/wmem_max", "r");
+
+	CHECK(f != NULL);
+	CHECK_INT(fscanf(f, "%ld", &max), ==, 1);
+	fclose(f);
+	want = 2 * (max < 512 * 1024 ? max : 512 * 1024);
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	CHECK_EQ(getsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &before, &len), 0);
+	CHECK_OK(mg_router_attach(a, sv[0], sv[0], 5, 0));
+	CHECK_EQ(getsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &after, &len), 0);
+	CHECK_INT(after, ==, before > want ? before : want);
+	close(sv[1]);
 	mg_router_free(a);
 }
 

@@ -12,9 +12,15 @@
  * only while they are in use: a buffer unused for CACHE_IDLE_MS is
  * unmapped by mg__bigbuf_trim(), which every broker loop calls, so a
  * process that once moved large messages goes back to its idle size
- * within a second or two.  (MADV_FREE on cached buffers would let the
- * kernel take them back sooner, but in bench_core it brought 64 MiB
- * throughput from 1.0-2.4x the socketpair floor down to 0.1-0.7x.)
+ * within seconds.  The wait is jemalloc's default decay time (10 s): with
+ * 1 s, a sender whose 64 MiB payloads came a second and a bit apart got
+ * fresh memory for nearly each one, and a first touch of fresh memory is
+ * slow and erratic in a VM whose host takes freed guest memory back (free
+ * page reporting): bench_core's router rounds, 1.3 s apart on a quiet
+ * machine, ran at 0.3x or 0.9x the floor depending on which memory the
+ * kernel handed out.  (MADV_FREE on cached buffers would let the kernel
+ * take them back sooner, but in bench_core it brought 64 MiB throughput
+ * from 1.0-2.4x the socketpair floor down to 0.1-0.7x.)
  */
 #include <errno.h>
 #include <pthread.h>
@@ -26,7 +32,7 @@
 #define PAGE ((size_t)4096)
 #define CACHE_SLOTS 4
 #define CACHE_BYTES ((size_t)256 << 20)
-#define CACHE_IDLE_MS 1000
+#define CACHE_IDLE_MS 10000
 
 struct slot {
 	uint8_t *data;

@@ -21,6 +21,7 @@
 #define READ_CHUNK (128 * 1024)
 #define READS_PER_EVENT 8 /* then let other streams have a turn */
 #define MAX_IOV 64
+#define SOCKET_SNDBUF (512 * 1024) /* see grow_sndbuf() */
 
 static void stream_free(struct mg_stream *s)
 {
@@ -56,6 +57,31 @@ static int set_flags(int fd)
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
 		return -errno;
 	return 0;
+}
+
+/*
+ * An AF_UNIX stream socket holds at most its sender's SO_SNDBUF in flight
+ * (the receiver's SO_RCVBUF plays no part), 208 KiB by default: a large
+ * payload then crosses in ~150 KiB turns, each costing a wake-up of the
+ * thread at the other end.  When the two ends run on different CPUs that
+ * wake-up (an IPI, in a VM often to a halted vCPU) costs as much as the
+ * copy, and 64 MiB moved at a third of the speed it reaches when both ends
+ * share a CPU (docs/BENCH.md).  Fewer, larger turns make the placement
+ * matter little.  The kernel doubles the value asked for and caps it at
+ * net.core.wmem_max; a buffer as large or larger set already is kept.
+ * Other sockets (TCP tunes its own) are left alone; failure is harmless.
+ */
+static void grow_sndbuf(int fd)
+{
+	int domain = 0, cur = 0, want = SOCKET_SNDBUF;
+	socklen_t len = sizeof(domain);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 || domain != AF_UNIX)
+		return;
+	len = sizeof(cur);
+	if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &cur, &len) == 0 && cur >= 2 * want)
+		return;
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want));
 }
 
 /* ---- output ------------------------------------------------------------ */
@@ -470,6 +496,8 @@ int mg__stream_open(struct mg_broker *b, int rfd, int wfd, const struct mg_strea
 		struct stat st;
 		s->is_socket = fstat(wfd, &st) == 0 && S_ISSOCK(st.st_mode);
 	}
+	if (s->is_socket)
+		grow_sndbuf(wfd);
 	s->rwatch = (struct mg_watch){.fd = rfd, .cb = watch_cb, .owner = s};
 	s->wwatch = (struct mg_watch){.fd = wfd, .cb = watch_cb, .owner = s};
 	if ((r = mg__watch_add(b, &s->rwatch, EPOLLIN)) != 0)
