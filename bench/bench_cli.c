@@ -19,7 +19,8 @@
  *     per target on a thread each, as the tool's workers do) and one
  *     call on all of them (mg_call_async + wait), beside bench/cli_ref.py
  *     doing call_async(subprocess.call, ['true']) and call_async(os.getpid)
- *     on Python Mitogen contexts to the same targets.
+ *     on Python Mitogen contexts to the same targets; the two take turns
+ *     round by round (who goes first alternates), both connected all along.
  *
  * Prints a table and one JSON object (also to --json FILE); --chart
  * FILE.png renders the medians with bench/chart.gnuplot, the chart
@@ -30,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,15 +250,176 @@ static void *exec_main(void *arg)
 	return NULL;
 }
 
-static int bench_connected(void)
+/* A number after "key": within the object after "section" (or anywhere). */
+static double json_num(const char *doc, const char *section, const char *key)
 {
-	static struct mg_context *ctx[MAX_TARGETS];
+	char pat[64];
+	const char *p = doc;
+
+	if (section != NULL) {
+		snprintf(pat, sizeof(pat), "\"%s\":", section);
+		if ((p = strstr(doc, pat)) == NULL)
+			return -1;
+	}
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	if ((p = strstr(p, pat)) == NULL)
+		return -1;
+	return strtod(p + strlen(pat), NULL);
+}
+
+/* ---- Python Mitogen, round by round beside ours ---------------------------- */
+
+/* cli_ref.py --interleave: it connects, says READY, then runs one round
+ * per line it reads, so the two take turns under the same load instead of
+ * one after the other (this machine's load swings within minutes). */
+static FILE *py_in, *py_out;
+static pid_t py_pid = -1;
+static double py_ex[64], py_ca[64];
+static int py_n;
+
+/* Reads one line from the script; false at EOF. */
+static bool py_line(char *buf, size_t len)
+{
+	if (py_out == NULL || fgets(buf, (int)len, py_out) == NULL)
+		return false;
+	buf[strcspn(buf, "\n")] = '\0';
+	return true;
+}
+
+static void py_error(const char *line)
+{
+	snprintf(ref_exec.error, sizeof(ref_exec.error), "%.200s",
+	         *line ? line : "no output (see the log)");
+}
+
+/* Starts the script and waits until it is connected; false (the reason in
+ * ref_exec.error) when it is not. */
+static bool py_start(const char *script)
+{
+	static char names[MAX_TARGETS][16];
+	const char *argv[MAX_TARGETS + 16];
+	char num[16], log[128], line[8192];
+	int in[2], out[2], fd, n = 0, i;
+
+	if (access("/usr/bin/python3", X_OK) != 0) {
+		py_error("no /usr/bin/python3");
+		return false;
+	}
+	/* A script that died must not take us with it. */
+	signal(SIGPIPE, SIG_IGN);
+	snprintf(num, sizeof(num), "%d", call_rounds);
+	argv[n++] = "/usr/bin/python3";
+	argv[n++] = script;
+	argv[n++] = "--ssh-config";
+	argv[n++] = cfg_path;
+	argv[n++] = "--rounds";
+	argv[n++] = num;
+	argv[n++] = "--interleave";
+	for (i = 0; i < ntargets; i++) {
+		snprintf(names[i], sizeof(names[i]), "t%03d", i + 1);
+		argv[n++] = names[i];
+	}
+	argv[n] = NULL;
+	snprintf(log, sizeof(log), "%s/ref.log", tmpdir);
+	if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0)
+		return false;
+	if ((py_pid = fork()) == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		if ((fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) >= 0)
+			dup2(fd, 2);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	py_in = fdopen(in[1], "w");
+	py_out = fdopen(out[0], "r");
+	while (py_line(line, sizeof(line)))
+		if (strcmp(line, "READY") == 0)
+			return true;
+		else if (strstr(line, "\"error\"") != NULL)
+			break;
+	py_error(line);
+	return false;
+}
+
+/* One round of the script's: false when it stopped answering. */
+static bool py_round(void)
+{
+	char line[512];
+
+	if (py_n >= 64 || fprintf(py_in, "go\n") < 0 || fflush(py_in) != 0 ||
+	    !py_line(line, sizeof(line)) || strstr(line, "\"exec\"") == NULL) {
+		py_error("the script stopped answering (see the log)");
+		return false;
+	}
+	py_ex[py_n] = json_num(line, NULL, "exec");
+	py_ca[py_n++] = json_num(line, NULL, "call");
+	return true;
+}
+
+/* Ends the script; its summary line gives the connect time and version. */
+static void py_finish(void)
+{
+	char line[8192], last[8192] = "";
+	const char *p;
+
+	if (py_in != NULL) {
+		fprintf(py_in, "done\n");
+		fclose(py_in);
+	}
+	while (py_line(line, sizeof(line)))
+		snprintf(last, sizeof(last), "%s", line);
+	if (py_out != NULL)
+		fclose(py_out);
+	if (py_pid > 0)
+		waitpid(py_pid, NULL, 0);
+	py_in = py_out = NULL;
+	ref_connect_ms = json_num(last, NULL, "connect_ms");
+	if ((p = strstr(last, "\"version\": \"")) != NULL)
+		snprintf(ref_version, sizeof(ref_version), "%.*s", (int)strcspn(p + 12, "\""),
+		         p + 12);
+	if (py_n > 0) {
+		summarise(&ref_exec, py_ex, py_n);
+		summarise(&ref_call, py_ca, py_n);
+	} else if (ref_exec.error[0] == '\0') {
+		py_error(last);
+	}
+}
+
+/* `true` on every target, a thread each (as the tool's workers); 0 or
+ * the first failure. */
+static int exec_round(struct mg_context **ctx)
+{
 	static struct exec_arg args[MAX_TARGETS];
 	static pthread_t th[MAX_TARGETS];
+	int i, rc = 0;
+
+	for (i = 0; i < ntargets; i++) {
+		args[i].ctx = ctx[i];
+		if (pthread_create(&th[i], NULL, exec_main, &args[i]) != 0)
+			exec_main(&args[i]), th[i] = 0;
+	}
+	for (i = 0; i < ntargets; i++) {
+		if (th[i] != 0)
+			pthread_join(th[i], NULL);
+		if (args[i].rc != 0)
+			rc = args[i].rc;
+	}
+	return rc;
+}
+
+/* Ours on already-connected targets; with script, Python Mitogen's
+ * rounds between ours. */
+static int bench_connected(const char *script)
+{
+	static struct mg_context *ctx[MAX_TARGETS];
 	static struct mg_receiver *rx[MAX_TARGETS];
 	const char *ssh_args[] = {"-F", cfg_path, NULL};
 	double ex[64], ca[64], t0;
 	struct mg_router *r;
+	bool py_ok = false;
 	int i, k, rc = 0;
 
 	if (mg_router_new(NULL, &r) != 0)
@@ -278,19 +441,17 @@ static int bench_connected(void)
 		if ((rc = mg_context_wait_ready(ctx[k], -1)) != 0)
 			fprintf(stderr, "connect t%03d: %s\n", k + 1, mg_errdetail());
 	ours_connect_ms = now_ms() - t0;
+	/* One untimed round, as the script has: the first command in a
+	 * context starts the exec service's threads there. */
+	if (rc == 0)
+		rc = exec_round(ctx);
+	py_ok = rc == 0 && script != NULL && py_start(script);
 	for (k = 0; k < call_rounds && k < 64 && rc == 0; k++) {
+		/* Who goes first alternates. */
+		if (py_ok && k % 2 == 1)
+			py_ok = py_round();
 		t0 = now_ms();
-		for (i = 0; i < ntargets; i++) {
-			args[i].ctx = ctx[i];
-			if (pthread_create(&th[i], NULL, exec_main, &args[i]) != 0)
-				exec_main(&args[i]), th[i] = 0;
-		}
-		for (i = 0; i < ntargets; i++) {
-			if (th[i] != 0)
-				pthread_join(th[i], NULL);
-			if (args[i].rc != 0)
-				rc = args[i].rc;
-		}
+		rc = exec_round(ctx);
 		ex[k] = now_ms() - t0;
 		t0 = now_ms();
 		for (i = 0; i < ntargets && rc == 0; i++)
@@ -306,7 +467,11 @@ static int bench_connected(void)
 			rx[i] = NULL;
 		}
 		ca[k] = now_ms() - t0;
+		if (py_ok && k % 2 == 0)
+			py_ok = py_round();
 	}
+	if (script != NULL)
+		py_finish();
 	if (rc == 0) {
 		summarise(&ours_exec, ex, k);
 		summarise(&ours_call, ca, k);
@@ -320,73 +485,6 @@ static int bench_connected(void)
 	}
 	mg_router_free(r);
 	return rc;
-}
-
-/* A number after "key": within the object after "section" (or anywhere). */
-static double json_num(const char *doc, const char *section, const char *key)
-{
-	char pat[64];
-	const char *p = doc;
-
-	if (section != NULL) {
-		snprintf(pat, sizeof(pat), "\"%s\":", section);
-		if ((p = strstr(doc, pat)) == NULL)
-			return -1;
-	}
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	if ((p = strstr(p, pat)) == NULL)
-		return -1;
-	return strtod(p + strlen(pat), NULL);
-}
-
-static void bench_python(const char *script)
-{
-	char cmd[8192], doc[8192], num[16], *p;
-	size_t len = 0;
-	FILE *f;
-	int i;
-
-	if (access("/usr/bin/python3", X_OK) != 0) {
-		snprintf(ref_exec.error, sizeof(ref_exec.error), "no /usr/bin/python3");
-		return;
-	}
-	snprintf(num, sizeof(num), "%d", call_rounds);
-	len = (size_t)snprintf(cmd, sizeof(cmd),
-	                       "/usr/bin/python3 '%s' --ssh-config '%s' --rounds %s", script,
-	                       cfg_path, num);
-	for (i = 1; i <= ntargets && len + 8 < sizeof(cmd); i++)
-		len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, " t%03d", i);
-	snprintf(cmd + len, sizeof(cmd) - len, " 2>%s/ref.log", tmpdir);
-	if ((f = popen(cmd, "re")) == NULL)
-		return;
-	len = 0;
-	doc[0] = '\0';
-	while (len + 1 < sizeof(doc) && fgets(doc + len, (int)(sizeof(doc) - len), f) != NULL)
-		len += strlen(doc + len);
-	pclose(f);
-	/* The document is the last line. */
-	doc[len] = '\0';
-	while (len > 0 && doc[len - 1] == '\n')
-		doc[--len] = '\0';
-	p = strrchr(doc, '\n');
-	p = p ? p + 1 : doc;
-	if (strstr(p, "\"error\"") != NULL || strstr(p, "exec_true_ms") == NULL) {
-		snprintf(ref_exec.error, sizeof(ref_exec.error), "%.200s",
-		         *p ? p : "no output (see the log)");
-		return;
-	}
-	ref_connect_ms = json_num(p, NULL, "connect_ms");
-	ref_exec.median = json_num(p, "exec_true_ms", "median");
-	ref_exec.min = json_num(p, "exec_true_ms", "min");
-	ref_exec.max = json_num(p, "exec_true_ms", "max");
-	ref_exec.n = (int)json_num(p, "exec_true_ms", "n");
-	ref_call.median = json_num(p, "call_ms", "median");
-	ref_call.min = json_num(p, "call_ms", "min");
-	ref_call.max = json_num(p, "call_ms", "max");
-	ref_call.n = (int)json_num(p, "call_ms", "n");
-	if ((p = strstr(p, "\"version\": \"")) != NULL)
-		snprintf(ref_version, sizeof(ref_version), "%.*s", (int)strcspn(p + 12, "\""),
-		         p + 12);
 }
 
 /* ---- report --------------------------------------------------------------- */
@@ -573,10 +671,8 @@ int main(int argc, char **argv)
 	}
 	if (!no_tools)
 		bench_tools(bin);
-	rc = bench_connected();
-	if (!no_mitogen)
-		bench_python(script);
-	else
+	rc = bench_connected(no_mitogen ? NULL : script);
+	if (no_mitogen)
 		snprintf(ref_exec.error, sizeof(ref_exec.error), "skipped (--no-mitogen)");
 	if (ref_call.n == 0)
 		snprintf(ref_call.error, sizeof(ref_call.error), "%s", ref_exec.error);

@@ -14,6 +14,11 @@ what a Mitogen user would write:
 
 Each is {"median", "min", "max", "n"} over --rounds rounds; connect_ms is
 the wall time of connecting all of them (a thread pool of --fanout).
+
+With --interleave, bench_cli takes turns with this script on one machine
+whose load swings: once connected it prints "READY", then runs one round
+for each line read from stdin (until "done" or EOF), printing that
+round's {"exec": ms, "call": ms}; the summary line comes last as usual.
 """
 import argparse
 import concurrent.futures
@@ -35,6 +40,7 @@ def main():
     ap.add_argument('--ssh-config', required=True)
     ap.add_argument('--rounds', type=int, default=10)
     ap.add_argument('--fanout', type=int, default=20)
+    ap.add_argument('--interleave', action='store_true')
     ap.add_argument('hosts', nargs='+')
     args = ap.parse_args()
     out = {'n': len(args.hosts)}
@@ -61,7 +67,13 @@ def main():
         for c in [c.call_async(subprocess.call, ['true']) for c in ctxs]:
             c.get().unpickle()
         exec_ms, call_ms = [], []
+        if args.interleave:
+            print('READY', flush=True)
         for _ in range(args.rounds):
+            if args.interleave:
+                line = sys.stdin.readline()
+                if not line or line.strip() == 'done':
+                    break
             t0 = time.monotonic()
             rxs = [c.call_async(subprocess.call, ['true']) for c in ctxs]
             for rx in rxs:
@@ -73,6 +85,8 @@ def main():
             for rx in rxs:
                 rx.get().unpickle()
             call_ms.append((time.monotonic() - t0) * 1e3)
+            if args.interleave:
+                print(json.dumps({'exec': exec_ms[-1], 'call': call_ms[-1]}), flush=True)
         out['exec_true_ms'] = summary(exec_ms)
         out['call_ms'] = summary(call_ms)
     except Exception as e:  # reported, not raised: the C half prints it

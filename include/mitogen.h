@@ -596,6 +596,16 @@ int mg_call_fail(struct mg_call *call, const char *type, const char *fmt, ...)
 struct mg_router *mg_call_router(struct mg_call *call);
 /* The name of the function being called. */
 const char *mg_call_function(const struct mg_call *call);
+/* Lets the function reply after it returns, from any thread: *senderp
+ * (caller frees) addresses the caller's reply handle, and the dispatcher
+ * sends no reply of its own.  Send the reply values once with
+ * mg_sender_send() or mg_sender_sendf(); the caller's mg_call() reads them
+ * as a reply.  A call made with mg_call_no_reply() gives a NULL sender.
+ * A function that fails after deferring (mg_call_fail(), or non-zero
+ * returned) still gets its error reply, and must not send.  0 or a
+ * negative MG_E* code (the call then replies as usual).  Thread: the
+ * function's. */
+int mg_call_defer(struct mg_call *call, struct mg_sender **senderp);
 
 /* For "ship self" programs: call first thing in main().  When this process
  * was started as a context, it runs the context and exits; otherwise it
@@ -710,8 +720,11 @@ struct mg_exec_result {
 };
 
 /* Runs a command to completion, keeping up to cap bytes of each stream.
- * Returns 0 when the command ran (whatever its exit status), else as
- * mg_exec_start() or mg_exec_next().  res is always initialised.
+ * With cap up to 1 MiB and no stdin to stream, the context keeps the
+ * output and answers once, when the command has ended (one round trip);
+ * otherwise the output streams under the window.  Returns 0 when the
+ * command ran (whatever its exit status), else as mg_exec_start() or
+ * mg_exec_next().  res is always initialised.
  * Thread: any but the broker. */
 int mg_exec_run(struct mg_context *ctx, const struct mg_exec_opts *opts, size_t cap,
                 struct mg_exec_result *res);

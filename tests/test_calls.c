@@ -8,8 +8,10 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "connect_util.h"
 #include "context/calls.h"
@@ -55,6 +57,48 @@ static int sleep_ms(struct mg_call *call)
 	if (mg_call_args(call, "i", &ms) != 0)
 		return -1;
 	usleep((useconds_t)ms * 1000);
+	return 0;
+}
+
+/* Replies after it returns, from a thread of its own, as the exec
+ * service does when a command ends. */
+struct later {
+	struct mg_sender *reply;
+	int64_t v;
+};
+
+static void *reply_later_main(void *arg)
+{
+	struct later *l = arg;
+
+	usleep(50000);
+	mg_sender_sendf(l->reply, "is", l->v * 2, "later");
+	mg_sender_free(l->reply);
+	free(l);
+	return NULL;
+}
+
+MG_EXPORT(reply_later)
+static int reply_later(struct mg_call *call)
+{
+	struct later *l = calloc(1, sizeof(*l));
+	pthread_t t;
+	int rc;
+
+	if (l == NULL || mg_call_args(call, "i", &l->v) != 0) {
+		free(l);
+		return -1;
+	}
+	if ((rc = mg_call_defer(call, &l->reply)) != 0 || l->reply == NULL) {
+		free(l);
+		return rc != 0 ? rc : mg_call_fail(call, "ValueError", "no reply handle");
+	}
+	if (pthread_create(&t, NULL, reply_later_main, l) != 0) {
+		mg_sender_free(l->reply);
+		free(l);
+		return mg_call_fail(call, "OSError", "no thread");
+	}
+	pthread_detach(t);
 	return 0;
 }
 
@@ -272,6 +316,31 @@ TEST(call_returns_values)
 	mg_msg_free(reply);
 	CHECK_OK(mg_context_shutdown(c, 2000));
 	CHECK(mg_context_is_gone(c));
+	mg_context_free(c);
+	mg_router_free(r);
+}
+
+TEST(a_deferred_reply_arrives_after_the_function_returned)
+{
+	struct mg_router *r = master();
+	struct mg_context *c = fork_child(r, 1, "child-1");
+	struct mg_receiver *rx;
+	struct mg_msg *reply;
+	const char *s;
+	int64_t v;
+
+	CHECK_OK(mg_context_wait_ready(c, 1000));
+	CHECK_OK(mg_call_async(c, "reply_later", &rx, "i", (int64_t)21));
+	/* Had the dispatcher replied at the return, that empty reply would
+	 * come first. */
+	CHECK_OK(mg_call_wait(rx, 5000, &reply));
+	CHECK_OK(mg_msg_read(reply, "is", &v, &s));
+	CHECK_EQ(v, 42);
+	CHECK_STR(s, "later");
+	mg_msg_free(reply);
+	CHECK_EQ(mg_receiver_get(rx, 200, &reply), -ETIMEDOUT);
+	mg_receiver_free(rx);
+	CHECK_OK(mg_context_shutdown(c, 2000));
 	mg_context_free(c);
 	mg_router_free(r);
 }

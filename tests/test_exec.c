@@ -103,6 +103,95 @@ TEST(argv_and_exit_status)
 	done(c);
 }
 
+TEST(output_past_the_cap_is_counted_not_kept)
+{
+	struct mg_context *c = child();
+	struct mg_exec_result res;
+	struct mg_exec_opts o;
+
+	mg_exec_opts_init(&o);
+	/* Collected in the context (the cap is under its limit)... */
+	o.command = "head -c 300000 /dev/zero; head -c 5000 /dev/zero >&2";
+	CHECK_OK(mg_exec_run(c, &o, 1000, &res));
+	CHECK_EQ(res.status.exit_code, 0);
+	CHECK_EQ(res.out_len, 1000);
+	CHECK_EQ(res.out_total, 300000);
+	CHECK_EQ(res.err_len, 1000);
+	CHECK_EQ(res.err_total, 5000);
+	mg_exec_result_fini(&res);
+	/* ...and streamed (over it): the same result. */
+	o.command = "head -c 3000000 /dev/zero; echo err >&2";
+	CHECK_OK(mg_exec_run(c, &o, 2 << 20, &res));
+	CHECK_EQ(res.status.exit_code, 0);
+	CHECK_EQ(res.out_len, 2 << 20);
+	CHECK_EQ(res.out_total, 3000000);
+	CHECK_STR(res.err, "err\n");
+	CHECK_EQ(res.err_total, 4);
+	mg_exec_result_fini(&res);
+	done(c);
+}
+
+struct side_arg {
+	struct mg_context *c;
+	int i, rc;
+	char out[32];
+};
+
+static void *side_main(void *arg)
+{
+	struct side_arg *a = arg;
+	struct mg_exec_result res;
+	struct mg_exec_opts o;
+	char cmd[64];
+
+	snprintf(cmd, sizeof(cmd), "echo %d; exit %d", a->i, a->i % 7);
+	mg_exec_opts_init(&o);
+	o.command = cmd;
+	a->rc = mg_exec_run(a->c, &o, 64, &res);
+	if (a->rc == 0 && res.status.exit_code != a->i % 7)
+		a->rc = -1;
+	snprintf(a->out, sizeof(a->out), "%s", res.out ? res.out : "");
+	mg_exec_result_fini(&res);
+	return NULL;
+}
+
+TEST(commands_on_one_context_run_side_by_side)
+{
+	struct mg_context *c = child();
+	struct side_arg args[16];
+	pthread_t th[16];
+	struct mg_exec_event ev;
+	struct mg_exec_opts o;
+	struct mg_exec *job;
+	char want[32];
+	int i, rc;
+
+	/* One command that does not end by itself... */
+	mg_exec_opts_init(&o);
+	o.command = "sleep 60";
+	CHECK_OK(mg_exec_start(c, &o, &job, NULL, 0));
+	/* ...does not hold up sixteen others started together. */
+	for (i = 0; i < 16; i++) {
+		args[i] = (struct side_arg){.c = c, .i = i};
+		CHECK_EQ(pthread_create(&th[i], NULL, side_main, &args[i]), 0);
+	}
+	for (i = 0; i < 16; i++) {
+		pthread_join(th[i], NULL);
+		CHECK_OK(args[i].rc);
+		snprintf(want, sizeof(want), "%d\n", i);
+		CHECK_STR(args[i].out, want);
+	}
+	CHECK_EQ(mg_exec_next(job, 0, &ev), -ETIMEDOUT);
+	CHECK_OK(mg_exec_kill(job, SIGKILL));
+	CHECK_OK(mg_exec_next(job, 5000, &ev));
+	CHECK_EQ(ev.type, MG_EXEC_EXIT);
+	CHECK_EQ(ev.status.signal, SIGKILL);
+	rc = mg_exec_next(job, 0, &ev);
+	CHECK_EQ(rc, MG_ECLOSED);
+	mg_exec_free(job);
+	done(c);
+}
+
 TEST(environment_and_working_directory)
 {
 	struct mg_context *c = child();
@@ -373,6 +462,45 @@ TEST(a_lost_context_ends_the_job)
 	CHECK_EQ(rc, MG_EDISCONNECT);
 	CHECK_EQ(mg_exec_next(job, 0, &ev), MG_ECLOSED);
 	mg_exec_free(job);
+	done(c);
+}
+
+struct lost_arg {
+	struct mg_context *c;
+	int rc;
+};
+
+static void *lost_main(void *arg)
+{
+	struct lost_arg *a = arg;
+	struct mg_exec_result res;
+	struct mg_exec_opts o;
+
+	mg_exec_opts_init(&o);
+	o.command = "sleep 3";
+	a->rc = mg_exec_run(a->c, &o, 64, &res);
+	mg_exec_result_fini(&res);
+	return NULL;
+}
+
+TEST(a_lost_context_ends_a_collected_run)
+{
+	struct mg_context *c = child();
+	struct lost_arg a = {.c = NULL};
+	struct mg_exec_result res;
+	pthread_t th;
+	long ctx_pid;
+
+	CHECK_OK(sh(c, "echo $PPID", &res));
+	ctx_pid = atol(res.out);
+	mg_exec_result_fini(&res);
+	a.c = c;
+	CHECK_EQ(pthread_create(&th, NULL, lost_main, &a), 0);
+	/* Whether the call got there or not, the run ends with the context. */
+	usleep(100000);
+	kill((pid_t)ctx_pid, SIGKILL);
+	pthread_join(th, NULL);
+	CHECK_EQ(a.rc, MG_EDISCONNECT);
 	done(c);
 }
 

@@ -278,6 +278,19 @@ void mg__call_defer(struct mg_call *call)
 	call->deferred = true;
 }
 
+int mg_call_defer(struct mg_call *call, struct mg_sender **senderp)
+{
+	struct mg_sender *s = NULL;
+	int rc;
+
+	if (call->msg->hdr.reply_to != 0 && (rc = mg_sender_new(call->router, call->msg->hdr.src_id,
+	                                                        call->msg->hdr.reply_to, &s)) != 0)
+		return rc;
+	call->deferred = true;
+	*senderp = s;
+	return 0;
+}
+
 struct mg_router *mg_call_router(struct mg_call *call)
 {
 	return call->router;

@@ -74,13 +74,13 @@ static int append_strv(struct mg_msg *m, const char *key, const char *const *v)
 
 /* The spec map mg.exec reads (exec_spawn.c). */
 static int build_spec(const struct mg_exec_opts *o, bool inline_stdin, bool stream,
-                      struct mg_msg **mp)
+                      uint64_t collect, struct mg_msg **mp)
 {
 	size_t pairs = 6; /* the command and the five scalars */
 	struct mg_msg *m;
 	int rc;
 
-	pairs += (o->env != NULL) + (o->cwd != NULL) + (inline_stdin ? 1 : 0);
+	pairs += (o->env != NULL) + (o->cwd != NULL) + (inline_stdin ? 1 : 0) + (collect > 0);
 	if ((rc = mg_msg_new(&m)) != 0)
 		return rc;
 	rc = mg_msg_append(m, "m", pairs);
@@ -94,6 +94,8 @@ static int build_spec(const struct mg_exec_opts *o, bool inline_stdin, bool stre
 		rc = mg_msg_append(m, "ss", "cwd", o->cwd);
 	if (rc == 0 && inline_stdin)
 		rc = mg_msg_append(m, "sy", "stdin", o->stdin_data, o->stdin_len);
+	if (rc == 0 && collect > 0)
+		rc = mg_msg_append(m, "su", "collect", collect);
 	if (rc == 0)
 		rc = mg_msg_append(m, "sb sb sb si su", "clear_env", (int)o->clear_env,
 		                   "stdin_stream", (int)stream, "pty", (int)o->pty, "timeout_ms",
@@ -171,7 +173,7 @@ int mg_exec_start(struct mg_context *ctx, const struct mg_exec_opts *o, struct m
 	if ((rc = job_new(ctx, &job)) != 0)
 		goto out;
 	job->window = mg__svc_window(o->window);
-	if ((rc = build_spec(o, inline_stdin, feed || o->stdin_stream, &spec)) != 0)
+	if ((rc = build_spec(o, inline_stdin, feed || o->stdin_stream, 0, &spec)) != 0)
 		goto out;
 	if ((rc = mg_receiver_to_sender(job->ev_rx, &ev)) != 0 ||
 	    (rc = mg_receiver_to_sender(job->in_ack_rx, &in_ack)) != 0)
@@ -391,6 +393,62 @@ void mg_exec_result_fini(struct mg_exec_result *res)
 	memset(res, 0, sizeof(*res));
 }
 
+/* A run whose output fits the context's collect cap, with no stdin to
+ * stream: one call, whose reply (sent when the process has exited) holds
+ * the status and the output.  The context then needs no acks and sends
+ * one message instead of a reply, the output and an exit event. */
+static int run_collected(struct mg_context *ctx, const struct mg_exec_opts *o, size_t cap,
+                         struct mg_exec_result *res)
+{
+	struct mg_receiver *rx = NULL;
+	struct mg_sender *ev = NULL;
+	struct mg_msg *spec = NULL, *reply = NULL;
+	const void *out, *err;
+	size_t out_len, err_len;
+	int64_t code, sig;
+	const char *error;
+	bool timed_out;
+	int rc;
+
+	if ((rc = build_spec(o, o->stdin_data != NULL, false, cap, &spec)) != 0)
+		goto out;
+	/* The context's control receiver watches this sender's context: it
+	 * kills the process if this one goes away.  Nothing is sent to it. */
+	rc = mg_receiver_new(mg_context_router(ctx), mg_context_id(ctx), MG_POLICY_ANY, &rx);
+	if (rc == 0)
+		rc = mg_receiver_to_sender(rx, &ev);
+	if (rc != 0)
+		goto out;
+	rc = mg_call(ctx, "mg.exec", &reply, "vhh", mg_msg_data(spec), mg_msg_len(spec), ev, ev);
+	if (rc != 0) {
+		rc = mg__svc_call_error(rc, res->error, sizeof(res->error));
+		goto out;
+	}
+	rc = mg_msg_read(reply, "iibsyyuu", &code, &sig, &timed_out, &error, &out, &out_len, &err,
+	                 &err_len, &res->out_total, &res->err_total);
+	if (rc != 0)
+		goto out;
+	res->status.exit_code = (int)code;
+	res->status.signal = (int)sig;
+	res->status.timed_out = timed_out;
+	if (error != NULL)
+		snprintf(res->status.error, sizeof(res->status.error), "%s", error);
+	keep(&res->out, &res->out_len, &res->out_total, cap, out, out_len);
+	keep(&res->err, &res->err_len, &res->err_total, cap, err, err_len);
+	/* keep() counted them again. */
+	res->out_total -= out_len;
+	res->err_total -= err_len;
+out:
+	if (rc != 0 && res->error[0] == '\0')
+		snprintf(res->error, sizeof(res->error), "%s%s%s", mg_strerror(rc),
+		         *mg_errdetail() ? ": " : "", mg_errdetail());
+	mg_msg_free(spec);
+	mg_msg_free(reply);
+	mg_sender_free(ev);
+	mg_receiver_free(rx);
+	return rc;
+}
+
 int mg_exec_run(struct mg_context *ctx, const struct mg_exec_opts *o, size_t cap,
                 struct mg_exec_result *res)
 {
@@ -400,6 +458,11 @@ int mg_exec_run(struct mg_context *ctx, const struct mg_exec_opts *o, size_t cap
 	int rc;
 
 	memset(res, 0, sizeof(*res));
+	if ((o->argv == NULL || o->argv[0] == NULL) && o->command == NULL)
+		return -EINVAL;
+	if (cap > 0 && cap <= EXEC_COLLECT_MAX && o->stdin_fd < 0 && !o->stdin_stream &&
+	    (o->stdin_data == NULL || o->stdin_len <= INLINE_STDIN_MAX))
+		return run_collected(ctx, o, cap, res);
 	if ((rc = mg_exec_start(ctx, o, &job, res->error, sizeof(res->error))) != 0)
 		return rc;
 	while ((rc = mg_exec_next(job, -1, &ev)) == 0) {

@@ -211,6 +211,8 @@ int mg__exec_spec_read(struct mg_call *call, const void *v, size_t n, struct exe
 			rc = mg_msg_read(m, "i", &s->timeout_ms);
 		} else if (strcmp(key, "window") == 0) {
 			rc = mg_msg_read(m, "u", &s->window);
+		} else if (strcmp(key, "collect") == 0) {
+			rc = mg_msg_read(m, "u", &s->collect);
 		} else {
 			/* Unknown keys are skipped: a newer caller may ask for
 			 * something this agent does not know, which it ignores. */
@@ -234,6 +236,8 @@ int mg__exec_spec_read(struct mg_call *call, const void *v, size_t n, struct exe
 		return mg_call_fail(call, "mitogen.ArgumentError", "no argv and no shell command");
 	}
 	s->window = mg__svc_window(s->window);
+	if (s->collect > EXEC_COLLECT_MAX)
+		s->collect = EXEC_COLLECT_MAX;
 	rc = build_env(env_changes, clear, &s->envp);
 	strv_free(env_changes);
 	if (rc != 0)

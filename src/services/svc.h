@@ -20,6 +20,11 @@
 #define SVC_WINDOW_MIN SVC_CHUNK
 #define SVC_WINDOW_MAX (256 * 1024 * 1024)
 
+/* A collected run keeps at most this much of each output in the context
+ * (more is counted, not kept): collecting is for short outputs, streaming
+ * (windowed) for the rest. */
+#define EXEC_COLLECT_MAX (1024 * 1024)
+
 /* Tags of the exec service's messages (first element of each array). */
 enum {
 	EXEC_EV_STDOUT = 1, /* events: [1, bin] */
