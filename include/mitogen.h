@@ -33,7 +33,7 @@ extern "C" {
 #define MG_VERSION_STRING "0.1.0"
 
 /* Protocol version spoken on every stream; see docs/PROTOCOL.md. */
-#define MG_PROTOCOL_VERSION 1
+#define MG_PROTOCOL_VERSION 2
 
 /* ------------------------------------------------------------------------ */
 /* Errors                                                                    */

@@ -7,6 +7,7 @@
 #define MG_TEST_CONNECT_UTIL_H
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,6 +119,54 @@ static inline void cu_raise_nofile(void)
 	CHECK_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
 	rl.rlim_cur = rl.rlim_max;
 	CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+}
+
+/* Whether the writable memory of process pid (stack, heap, data, anonymous
+ * mappings) holds the bytes of needle: how a case checks that a secret was
+ * wiped after use.  Read-only mappings are skipped (a program's own string
+ * constants live there).  Needs ptrace access to pid (the suites run as
+ * root).  Returns 1 when found, 0 when not, -1 when the memory could not
+ * be read at all. */
+static inline int cu_memory_holds(pid_t pid, const char *needle)
+{
+	char path[64], line[512];
+	size_t n = strlen(needle), chunk = 1 << 20;
+	char *buf;
+	FILE *maps;
+	int fd, found = 0, readable = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	if ((maps = fopen(path, "r")) == NULL)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || (buf = malloc(chunk + n)) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		fclose(maps);
+		return -1;
+	}
+	while (!found && fgets(line, sizeof(line), maps) != NULL) {
+		unsigned long lo, hi, at;
+		char perms[8];
+
+		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3 || perms[1] != 'w' ||
+		    strstr(line, "[vvar]") != NULL || strstr(line, "[vsyscall]") != NULL)
+			continue;
+		/* Chunks overlap by n bytes so a needle across a boundary counts. */
+		for (at = lo; !found && at < hi; at += chunk) {
+			size_t want = hi - at < chunk + n ? hi - at : chunk + n;
+			ssize_t got = pread(fd, buf, want, (off_t)at);
+
+			if (got <= 0)
+				break;
+			readable = 1;
+			found = memmem(buf, (size_t)got, needle, n) != NULL;
+		}
+	}
+	free(buf);
+	close(fd);
+	fclose(maps);
+	return found ? 1 : readable ? 0 : -1;
 }
 
 /* What mg.sysinfo in c says: the user (into user[len]) and the pid

@@ -225,7 +225,7 @@ TEST(handshake_in_isolation)
 	boot.max_message_size = 65536;
 	mg__buf_init(&hs, 65536);
 	CHECK_OK(mg__hs_boot_build(&boot, &hs));
-	CHECK_MEM(hs.data, "MGBOOT 00000001\n", 16);
+	CHECK_MEM(hs.data, "MGBOOT 00000002\n", 16);
 	CHECK_EQ(mg__be32(hs.data + 16), hs.len - 20);
 	CHECK_EQ(run_child_boot(hs.data, hs.len, chan, sizeof(chan), err, sizeof(err)), 0);
 	CHECK_EQ(strlen(chan), MG_HS_READY_LEN);
@@ -243,7 +243,7 @@ TEST(handshake_child_refuses_another_version)
 
 	CHECK_EQ(run_child_boot(bytes, sizeof(bytes) - 1, chan, sizeof(chan), err, sizeof(err)), 3);
 	CHECK_STR(chan, "");
-	CHECK(strstr(err, "parent speaks version 99, this program 1") != NULL);
+	CHECK(strstr(err, "parent speaks version 99, this program 2") != NULL);
 }
 
 TEST(handshake_child_refuses_garbage_and_truncation)
@@ -253,10 +253,10 @@ TEST(handshake_child_refuses_garbage_and_truncation)
 	CHECK_EQ(run_child_boot("hello there, child\n", 19, chan, sizeof(chan), err, sizeof(err)),
 	         3);
 	CHECK(strstr(err, "malformed") != NULL);
-	CHECK_EQ(run_child_boot("MGBOOT 00000001\n\0\0\0\x20{", 21, chan, sizeof(chan), err,
+	CHECK_EQ(run_child_boot("MGBOOT 00000002\n\0\0\0\x20{", 21, chan, sizeof(chan), err,
 	                        sizeof(err)),
 	         3);
-	CHECK_EQ(run_child_boot("MGBOOT 00000001\n\xff\0\0\0", 20, chan, sizeof(chan), err,
+	CHECK_EQ(run_child_boot("MGBOOT 00000002\n\xff\0\0\0", 20, chan, sizeof(chan), err,
 	                        sizeof(err)),
 	         3);
 	CHECK(strstr(err, "too large") != NULL);
@@ -269,12 +269,12 @@ TEST(ready_marker_parsing)
 	uint32_t ver, pid;
 
 	mg__hs_ready_format(MG_PROTOCOL_VERSION, 4242, mark);
-	CHECK_MEM(mark, "MGREADY 00000001 0000004242\n", MG_HS_READY_LEN);
+	CHECK_MEM(mark, "MGREADY 00000002 0000004242\n", MG_HS_READY_LEN);
 	CHECK_OK(mg__hs_ready_parse(mark, &ver, &pid, why, sizeof(why)));
 	CHECK_EQ(pid, 4242);
 	mg__hs_ready_format(7, 1, mark);
 	CHECK_EQ(mg__hs_ready_parse(mark, &ver, &pid, why, sizeof(why)), MG_ECONNECT);
-	CHECK(strstr(why, "child speaks version 7, this side 1") != NULL);
+	CHECK(strstr(why, "child speaks version 7, this side 2") != NULL);
 	memcpy(mark, "MGREADY 0000000x 0000004242\n", MG_HS_READY_LEN);
 	CHECK_EQ(mg__hs_ready_parse(mark, &ver, &pid, why, sizeof(why)), MG_EPROTOCOL);
 }
@@ -396,7 +396,7 @@ TEST(connect_deadline)
 
 TEST(version_mismatch_is_refused)
 {
-	const char *d[] = {"protocol version mismatch: the child speaks version 99, this side 1",
+	const char *d[] = {"protocol version mismatch: the child speaks version 99, this side 2",
 	                   NULL};
 
 	expect_refused("badver", 10000, MG_ECONNECT, d);

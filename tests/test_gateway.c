@@ -579,22 +579,30 @@ TEST_T(ssh_then_sudo_with_a_password, 240)
 	struct gw_case t;
 	struct mg_connect_opts o;
 	struct mg_context *g, *c;
+	char user[64];
+	int64_t gpid = 0;
 
 	gw_init(&t);
 	ssh_opts(&t, &o, "127.0.0.11");
 	o.name = "ssh";
 	g = connect_ok(t.r, &o);
 	expect_user(g, t.user);
+	cu_sysinfo(g, user, sizeof(user), &gpid);
+	CHECK(gpid > 0);
 	/* mgtest's password travels to the ssh context and is typed there. */
 	opts(&o, MG_METHOD_SUDO, t.user2, t.pw);
 	o.via = g;
 	o.name = "ssh.sudo";
 	c = connect_ok(t.r, &o);
 	expect_user(c, t.user2);
+	/* ...and is gone from the gateway's memory once used: its read
+	 * buffer and the call message are wiped, not only freed. */
+	CHECK_EQ(cu_memory_holds((pid_t)gpid, t.pw), 0);
 	mg_context_free(c);
-	/* A wrong one is told apart there and reported here. */
+	/* A wrong one is told apart there and reported here, and wiped too. */
 	o.password = "not-the-password";
 	connect_fails(t.r, &o, "authentication failed", NULL);
+	CHECK_EQ(cu_memory_holds((pid_t)gpid, "not-the-password"), 0);
 	mg_context_free(g);
 	gw_fini(&t);
 }

@@ -323,6 +323,8 @@ int mg__stream_send(struct mg_stream *s, const struct mg_frame_hdr *hdr, struct 
 	int r;
 
 	h.len = (uint32_t)msg->payload.len;
+	if (msg->wipe)
+		h.flags |= MG_FRAME_SECRET; /* the next hop wipes its copies too */
 	pthread_mutex_lock(&s->lock);
 	while (may_block && !on_broker && !s->closed && s->queued > s->high_water)
 		pthread_cond_wait(&s->drained, &s->lock);
@@ -364,6 +366,7 @@ static void deliver(struct mg_stream *s, const struct mg_frame_hdr *h, struct mg
 static bool parse(struct mg_stream *s)
 {
 	size_t off = 0;
+	bool secret_moved = false;
 
 	while (!s->closed && s->rlen - off >= MG_FRAME_HDR_LEN) {
 		struct mg_frame_hdr h;
@@ -378,8 +381,12 @@ static bool parse(struct mg_stream *s)
 			                         : "bad frame magic or flags");
 			return false;
 		}
-		if (have < h.len && MG_FRAME_HDR_LEN + (size_t)h.len <= READ_CHUNK)
-			break; /* small frame: wait for the rest in rbuf */
+		if (have < h.len && MG_FRAME_HDR_LEN + (size_t)h.len <= READ_CHUNK) {
+			/* Small frame: wait for the rest in rbuf.  The move below
+			 * leaves a stale copy of a secret's first part behind. */
+			secret_moved = (h.flags & MG_FRAME_SECRET) != 0;
+			break;
+		}
 		if ((r = mg_msg_new_size(h.len, &m)) != 0) {
 			mg__stream_close(s, r, "out of memory for an incoming message");
 			return false;
@@ -388,6 +395,10 @@ static bool parse(struct mg_stream *s)
 			have = h.len;
 		if (have > 0)
 			memcpy(m->payload.data, s->rbuf + off + MG_FRAME_HDR_LEN, have);
+		if (h.flags & MG_FRAME_SECRET) {
+			m->wipe = true;
+			explicit_bzero(s->rbuf + off + MG_FRAME_HDR_LEN, have);
+		}
 		off += MG_FRAME_HDR_LEN + have;
 		if (have < h.len) {
 			s->big = m;
@@ -400,6 +411,8 @@ static bool parse(struct mg_stream *s)
 	if (s->closed)
 		return false;
 	memmove(s->rbuf, s->rbuf + off, s->rlen - off);
+	if (secret_moved && off > 0)
+		explicit_bzero(s->rbuf + s->rlen - off, off);
 	s->rlen -= off;
 	return true;
 }

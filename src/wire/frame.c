@@ -7,8 +7,9 @@
  */
 #include "wire/wire.h"
 
-/* Flag bits this version understands: the encoding nibble. */
+/* Flag bits this version understands: the encoding nibble and SECRET. */
 #define FRAME_ENC_MASK 0x000fu
+#define FRAME_KNOWN (FRAME_ENC_MASK | MG_FRAME_SECRET)
 
 void mg__frame_encode(const struct mg_frame_hdr *h, uint8_t *out)
 {
@@ -32,7 +33,7 @@ int mg__frame_decode(const uint8_t *in, size_t max, struct mg_frame_hdr *h)
 
 	if (mg__be16(in) != MG_FRAME_MAGIC)
 		return MG_EPROTOCOL;
-	if ((flags & ~FRAME_ENC_MASK) != 0 || (flags & FRAME_ENC_MASK) > MG_ENC_RAW)
+	if ((flags & ~FRAME_KNOWN) != 0 || (flags & FRAME_ENC_MASK) > MG_ENC_RAW)
 		return MG_EPROTOCOL;
 	if (len > max)
 		return MG_ETOOBIG;

@@ -131,8 +131,13 @@ enum mg_frame_enc {
 	MG_ENC_RAW = 1,
 };
 
+/* Flag bit: the payload holds a secret (a password on its way to the
+ * context that types it).  Every hop wipes its copies: the bytes in its
+ * read buffer once cut out, and the message when freed. */
+#define MG_FRAME_SECRET 0x0010u
+
 struct mg_frame_hdr {
-	uint16_t flags; /* low 4 bits: enum mg_frame_enc; others must be 0 */
+	uint16_t flags; /* low 4 bits: enum mg_frame_enc, then MG_FRAME_SECRET */
 	uint32_t dst_id;
 	uint32_t src_id;
 	uint32_t auth_id;
