@@ -60,6 +60,47 @@ static int test_fd_open(struct mg_call *call)
 	return mg_call_return(call, "b", fcntl((int)fd, F_GETFD) >= 0);
 }
 
+/* The dispositions of signals the test sets before starting a child:
+ * (SIGUSR1 has a handler, SIGUSR2 is ignored, SIGRTMIN+3 has a handler). */
+static void sig_state(bool *usr1_handled, bool *usr2_ignored, bool *rt_handled)
+{
+	struct sigaction sa;
+
+	sigaction(SIGUSR1, NULL, &sa);
+	*usr1_handled = sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN;
+	sigaction(SIGUSR2, NULL, &sa);
+	*usr2_ignored = sa.sa_handler == SIG_IGN;
+	sigaction(SIGRTMIN + 3, NULL, &sa);
+	*rt_handled = sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN;
+}
+
+MG_EXPORT(test_signals)
+static int test_signals(struct mg_call *call)
+{
+	bool a, b, c;
+
+	sig_state(&a, &b, &c);
+	return mg_call_return(call, "(bbb)", a, b, c);
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+}
+
+/* Gives SIGUSR1 and SIGRTMIN+3 a handler and ignores SIGUSR2. */
+static void set_test_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	CHECK_OK(sigaction(SIGUSR1, &sa, NULL));
+	CHECK_OK(sigaction(SIGRTMIN + 3, &sa, NULL));
+	sa.sa_handler = SIG_IGN;
+	CHECK_OK(sigaction(SIGUSR2, &sa, NULL));
+}
+
 /* ---- helpers ------------------------------------------------------------ */
 
 static struct mg_router *master(void)
@@ -508,6 +549,68 @@ TEST(fork_from_master)
 	CHECK_OK(mg_context_shutdown(c, 5000));
 	mg_context_free(c);
 	close(900);
+	CHECK_EQ(cu_count_children(), 0);
+	mg_router_free(r);
+}
+
+/* A new child's handlers go back to the defaults, ignored signals stay
+ * ignored (SIGPIPE too, unless the child is about to exec), and its mask
+ * is empty: checked in a plain fork of the test. */
+TEST(new_children_reset_handlers_and_keep_ignored_signals)
+{
+	int status;
+	pid_t pid;
+
+	set_test_signals();
+	CHECK((pid = fork()) >= 0);
+	if (pid == 0) {
+		struct sigaction sa;
+		sigset_t all, mask;
+		bool a, b, c;
+		int bad = 0;
+
+		signal(SIGPIPE, SIG_IGN);
+		sigfillset(&all);
+		sigprocmask(SIG_BLOCK, &all, NULL);
+		mg__spawn_reset_signals(false);
+		sig_state(&a, &b, &c);
+		sigaction(SIGPIPE, NULL, &sa);
+		bad |= a | (!b << 1) | (c << 2) | ((sa.sa_handler != SIG_IGN) << 3);
+		sigprocmask(SIG_SETMASK, NULL, &mask);
+		bad |= sigismember(&mask, SIGUSR1) << 4;
+		set_test_signals();
+		mg__spawn_reset_signals(true);
+		sig_state(&a, &b, &c);
+		sigaction(SIGPIPE, NULL, &sa);
+		bad |= ((a | !b | c) << 5) | ((sa.sa_handler != SIG_DFL) << 6);
+		_exit(bad);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
+}
+
+/* A fork child writes its ready marker before it resets signals; the reset
+ * must still happen. */
+TEST(fork_child_has_default_signal_handling)
+{
+	struct mg_router *r = master();
+	struct mg_context *c;
+	struct mg_msg *reply;
+	bool usr1, usr2, rt;
+
+	set_test_signals();
+	sig_state(&usr1, &usr2, &rt);
+	CHECK(usr1 && usr2 && rt);
+	CHECK_OK(mg_fork(r, NULL, &c));
+	CHECK_OK(mg_call(c, "test_signals", &reply, ""));
+	CHECK_OK(mg_msg_read(reply, "(bbb)", &usr1, &usr2, &rt));
+	mg_msg_free(reply);
+	CHECK(!usr1);
+	CHECK(usr2);
+	CHECK(!rt);
+	CHECK_OK(mg_context_shutdown(c, 5000));
+	mg_context_free(c);
 	CHECK_EQ(cu_count_children(), 0);
 	mg_router_free(r);
 }

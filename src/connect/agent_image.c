@@ -20,7 +20,7 @@
 
 #include "connect/connect.h"
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t *const lock = &mg__fork_locks[MG_FORK_LOCK_AGENT];
 static int cached_fd = -1;
 
 #ifndef MG_NO_EMBEDDED_AGENT
@@ -59,7 +59,7 @@ int mg__agent_image(const uint8_t **datap, size_t *lenp)
 	void *p;
 	int fd, r = 0;
 
-	pthread_mutex_lock(&lock);
+	pthread_mutex_lock(lock);
 	if (self_data != NULL)
 		goto out;
 	if ((fd = open_self()) < 0) {
@@ -81,7 +81,7 @@ out:
 		*datap = self_data;
 		*lenp = self_len;
 	}
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(lock);
 	return r;
 }
 
@@ -170,7 +170,7 @@ int mg__agent_memfd(void)
 {
 	int fd;
 
-	pthread_mutex_lock(&lock);
+	pthread_mutex_lock(lock);
 	if ((fd = cached_fd) >= 0)
 		goto out;
 #ifdef MG_NO_EMBEDDED_AGENT
@@ -199,30 +199,13 @@ int mg__agent_memfd(void)
 	if (fd >= 0)
 		cached_fd = fd;
 out:
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(lock);
 	return fd;
 }
 
 void mg__agent_forget(void)
 {
-	pthread_mutex_lock(&lock);
+	pthread_mutex_lock(lock);
 	cached_fd = -1;
-	pthread_mutex_unlock(&lock);
-}
-
-/* Another thread may hold the lock when some thread forks; the forking
- * thread holds it across fork instead, and both sides release it. */
-static void fork_prepare(void)
-{
-	pthread_mutex_lock(&lock);
-}
-
-static void fork_release(void)
-{
-	pthread_mutex_unlock(&lock);
-}
-
-__attribute__((constructor)) static void agent_atfork(void)
-{
-	pthread_atfork(fork_prepare, fork_release, fork_release);
+	pthread_mutex_unlock(lock);
 }

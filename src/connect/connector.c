@@ -51,12 +51,7 @@ struct mg_conn {
 	bool connecting;
 	mg_conn_done_cb done_cb;
 	void *done_arg;
-	char mark[MG_HS_READY_LEN];
-	size_t nmark;
-	char err[1024]; /* stderr while connecting */
-	size_t nerr;
-	char line[512]; /* a stderr line being assembled after ready */
-	size_t nline;
+	size_t nmark, nerr, nline;
 	/* Methods that boot through a first stage or answer a prompt
 	 * (struct mg_conn_extra); NULL / -1 otherwise. */
 	struct mg_bootstrap *bs;  /* freed when the connect ends */
@@ -65,8 +60,7 @@ struct mg_conn {
 	int pty_slave;            /* held so the master never reads EIO */
 	mg_conn_explain_cb explain;
 	uint32_t chan_events;
-	bool explained;     /* the failure says what it is already */
-	char pty_text[256]; /* the start of what the pty showed, for errors */
+	bool explained; /* the failure says what it is already */
 	size_t npty_text;
 	bool prompt_stderr; /* the prompt is on stderr, answered on the channel */
 	bool chan_seen;     /* the first stage spoke: no prompt comes any more */
@@ -80,6 +74,14 @@ struct mg_conn {
 	int status;
 	bool posted; /* a launch command was posted to the broker */
 	bool done;   /* the broker will not touch this again */
+
+	/* The buffers last: the fields above are what a start writes, and
+	 * together they mostly fit one page, which a fork's start finds
+	 * shared with the child (one copy-on-write fault per page). */
+	char mark[MG_HS_READY_LEN];
+	char err[1024];     /* stderr while connecting */
+	char line[512];     /* a stderr line being assembled after ready */
+	char pty_text[256]; /* the start of what the pty showed, for errors */
 };
 
 static void conn_maybe_free(struct mg_conn *k);

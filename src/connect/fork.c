@@ -10,8 +10,8 @@
  * closes every fd but the channel and its stderr pipe, puts signal handling
  * back to defaults, forgets per-process caches that referred to closed fds,
  * and serves as a context from boot parameters built in memory: no
- * handshake to read, but the ready marker is still written, so the parent
- * side is the same as for a local child.
+ * handshake to read, but the ready marker is still written (first thing,
+ * before all of that), so the parent side is the same as for a local child.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,10 +34,11 @@ struct fork_launch {
 /* Closes every fd from 3 up, the slow way where close_range is missing. */
 static void close_from_3(void)
 {
-	long max = sysconf(_SC_OPEN_MAX), fd;
+	long max, fd;
 
 	if (syscall(SYS_close_range, 3u, ~0u, 0u) == 0)
 		return;
+	max = sysconf(_SC_OPEN_MAX);
 	for (fd = 3; fd < (max > 0 ? max : 65536); fd++)
 		close((int)fd);
 }
@@ -45,6 +46,14 @@ static void close_from_3(void)
 /* The child's whole life.  Never returns. */
 static void fork_child(int chan, int err, pid_t parent, const struct mg_boot *boot)
 {
+	/* The ready marker goes first: the parent's wait ends as early as it
+	 * can, and the clean-up below overlaps the parent's side of the start
+	 * (on a virtual machine every system call and every copy-on-write
+	 * fault here costs microseconds).  Nothing below fails unless the
+	 * parent is gone or the kernel is out of resources; such a failure
+	 * shows as the channel closing, a disconnect. */
+	if (mg__hs_write_ready(chan) != 0)
+		_exit(127);
 	if (mg__spawn_child_fds(chan, err) != 0)
 		_exit(127);
 	close_from_3();
@@ -56,8 +65,6 @@ static void fork_child(int chan, int err, pid_t parent, const struct mg_boot *bo
 	/* Output the parent had buffered is the parent's to write. */
 	__fpurge(stdout);
 	__fpurge(stderr);
-	if (mg__hs_write_ready(1) != 0)
-		_exit(127);
 	_exit(mg__child_serve(0, 1, boot));
 }
 
@@ -82,9 +89,8 @@ static void fork_cb(void *arg)
 	sv[1] = ep[1] = -1;
 	if (r != 0)
 		goto fail;
+	/* A pidfd is born close-on-exec. */
 	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd >= 0)
-		fcntl(pidfd, F_SETFD, FD_CLOEXEC);
 	mg__conn_launched(L->c, sv[0], ep[0], pid, pidfd < 0 ? -1 : pidfd);
 	mg__free(L);
 	return;

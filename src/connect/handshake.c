@@ -32,12 +32,27 @@ int mg__hs_boot_build(const struct mg_boot *boot, struct mg_buf *out)
 	return 0;
 }
 
+/* Writes v as exactly n decimal digits (the high ones dropped). */
+static void put_digits(char *p, size_t n, uint32_t v)
+{
+	while (n-- > 0) {
+		p[n] = (char)('0' + v % 10);
+		v /= 10;
+	}
+}
+
+/* By hand rather than with snprintf: a fork child formats this first thing,
+ * and each stack page printf's machinery touches is a copy-on-write fault
+ * on the way to ready. */
 void mg__hs_ready_format(uint32_t version, uint32_t pid, char *out)
 {
-	char tmp[MG_HS_READY_LEN + 1];
+	const size_t m = sizeof(MG_HS_READY_MAGIC) - 1;
 
-	snprintf(tmp, sizeof(tmp), "%s%08u %010u\n", MG_HS_READY_MAGIC, version % 100000000u, pid);
-	memcpy(out, tmp, MG_HS_READY_LEN);
+	memcpy(out, MG_HS_READY_MAGIC, m);
+	put_digits(out + m, 8, version % 100000000u);
+	out[m + 8] = ' ';
+	put_digits(out + m + 9, 10, pid);
+	out[MG_HS_READY_LEN - 1] = '\n';
 }
 
 /* Parses exactly n decimal digits. */

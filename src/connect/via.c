@@ -210,7 +210,7 @@ struct deferred {
 /* Contexts this gateway started for its parent.  They stay until gone,
  * then are freed by a later mg.connect (on the dispatcher thread, where
  * freeing may wait). */
-static pthread_mutex_t started_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t *const started_lock = &mg__fork_locks[MG_FORK_LOCK_VIA];
 static struct mg_context **started;
 static size_t nstarted, started_cap;
 
@@ -219,7 +219,7 @@ static void sweep_gone(void)
 	struct mg_context *gone[64];
 	size_t i, n = 0;
 
-	pthread_mutex_lock(&started_lock);
+	pthread_mutex_lock(started_lock);
 	for (i = 0; i < nstarted && n < 64;) {
 		if (mg_context_is_gone(started[i])) {
 			gone[n++] = started[i];
@@ -228,7 +228,7 @@ static void sweep_gone(void)
 			i++;
 		}
 	}
-	pthread_mutex_unlock(&started_lock);
+	pthread_mutex_unlock(started_lock);
 	for (i = 0; i < n; i++)
 		mg_context_free(gone[i]);
 }
@@ -237,7 +237,7 @@ static int remember(struct mg_context *c)
 {
 	int rc = 0;
 
-	pthread_mutex_lock(&started_lock);
+	pthread_mutex_lock(started_lock);
 	if (nstarted == started_cap) {
 		size_t ncap = started_cap ? started_cap * 2 : 16;
 		struct mg_context **n = mg__realloc(started, ncap * sizeof(*n));
@@ -250,7 +250,7 @@ static int remember(struct mg_context *c)
 	}
 	if (rc == 0)
 		started[nstarted++] = c;
-	pthread_mutex_unlock(&started_lock);
+	pthread_mutex_unlock(started_lock);
 	return rc;
 }
 
@@ -258,21 +258,10 @@ void mg__via_forget(void)
 {
 	/* The entries are the parent's contexts, on a router whose threads
 	 * do not exist here: drop them unseen. */
-	pthread_mutex_lock(&started_lock);
+	pthread_mutex_lock(started_lock);
 	started = NULL;
 	nstarted = started_cap = 0;
-	pthread_mutex_unlock(&started_lock);
-}
-
-/* The forking thread holds the lock across fork (see docs/FORK.md). */
-static void fork_prepare(void)
-{
-	pthread_mutex_lock(&started_lock);
-}
-
-static void fork_release(void)
-{
-	pthread_mutex_unlock(&started_lock);
+	pthread_mutex_unlock(started_lock);
 }
 
 /* The connect finished: answer the parent.  Thread: broker. */
@@ -357,5 +346,4 @@ static int connect_fn(struct mg_call *call)
 __attribute__((constructor)) static void via_init(void)
 {
 	mg_export(CONNECT_FN, connect_fn);
-	pthread_atfork(fork_prepare, fork_release, fork_release);
 }

@@ -18,24 +18,7 @@ struct export
 };
 
 static struct export *table[BUCKETS];
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* A fork must not leave the table locked in the child: hold the lock
- * across fork() so the child's copy is consistent and free. */
-static void fork_prepare(void)
-{
-	pthread_mutex_lock(&lock);
-}
-
-static void fork_release(void)
-{
-	pthread_mutex_unlock(&lock);
-}
-
-__attribute__((constructor)) static void registry_atfork(void)
-{
-	pthread_atfork(fork_prepare, fork_release, fork_release);
-}
+static pthread_mutex_t *const lock = &mg__fork_locks[MG_FORK_LOCK_REGISTRY];
 
 static unsigned bucket_of(const char *name)
 {
@@ -59,19 +42,19 @@ int mg_export(const char *name, mg_export_fn fn)
 	memcpy(e->name, name, n + 1);
 	e->fn = fn;
 	b = bucket_of(name);
-	pthread_mutex_lock(&lock);
+	pthread_mutex_lock(lock);
 	for (it = table[b]; it != NULL; it = it->next) {
 		if (strcmp(it->name, name) == 0) {
 			/* A later registration replaces an earlier one. */
 			it->fn = fn;
-			pthread_mutex_unlock(&lock);
+			pthread_mutex_unlock(lock);
 			mg__free(e);
 			return 0;
 		}
 	}
 	e->next = table[b];
 	table[b] = e;
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(lock);
 	return 0;
 }
 
@@ -80,13 +63,13 @@ mg_export_fn mg__export_find(const char *name)
 	struct export *it;
 	mg_export_fn fn = NULL;
 
-	pthread_mutex_lock(&lock);
+	pthread_mutex_lock(lock);
 	for (it = table[bucket_of(name)]; it != NULL; it = it->next) {
 		if (strcmp(it->name, name) == 0) {
 			fn = it->fn;
 			break;
 		}
 	}
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(lock);
 	return fn;
 }

@@ -40,27 +40,10 @@ struct slot {
 	int64_t put_ms; /* when it was cached */
 };
 
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t *const cache_lock = &mg__fork_locks[MG_FORK_LOCK_BIGBUF];
 static struct slot cache[CACHE_SLOTS];
 static size_t cache_bytes;
 static atomic_int cache_used; /* slots in use, read unlocked by trim */
-
-/* A fork may happen while another thread holds the lock: the forking
- * thread holds it across fork instead, and both sides release it. */
-static void fork_prepare(void)
-{
-	pthread_mutex_lock(&cache_lock);
-}
-
-static void fork_release(void)
-{
-	pthread_mutex_unlock(&cache_lock);
-}
-
-__attribute__((constructor)) static void bigbuf_atfork(void)
-{
-	pthread_atfork(fork_prepare, fork_release, fork_release);
-}
 
 static size_t round_up(size_t n)
 {
@@ -115,9 +98,9 @@ int mg__bigbuf_get(size_t len, uint8_t **datap, size_t *capp)
 
 	if (mg__alloc_fail_now())
 		return -ENOMEM;
-	pthread_mutex_lock(&cache_lock);
+	pthread_mutex_lock(cache_lock);
 	hit = cache_take(len, &s);
-	pthread_mutex_unlock(&cache_lock);
+	pthread_mutex_unlock(cache_lock);
 	if (hit) {
 		*datap = s.data;
 		*capp = s.cap;
@@ -154,7 +137,7 @@ void mg__bigbuf_put(uint8_t *data, size_t cap)
 
 	if (data == NULL)
 		return;
-	pthread_mutex_lock(&cache_lock);
+	pthread_mutex_lock(cache_lock);
 	if (cap <= CACHE_BYTES - cache_bytes) {
 		for (i = 0; i < CACHE_SLOTS; i++) {
 			if (cache[i].data == NULL) {
@@ -166,7 +149,7 @@ void mg__bigbuf_put(uint8_t *data, size_t cap)
 			}
 		}
 	}
-	pthread_mutex_unlock(&cache_lock);
+	pthread_mutex_unlock(cache_lock);
 	if (data != NULL)
 		munmap(data, cap);
 }
@@ -178,7 +161,7 @@ int mg__bigbuf_trim(int64_t now_ms)
 
 	if (atomic_load_explicit(&cache_used, memory_order_relaxed) == 0)
 		return -1;
-	pthread_mutex_lock(&cache_lock);
+	pthread_mutex_lock(cache_lock);
 	for (i = 0; i < CACHE_SLOTS; i++) {
 		int64_t left;
 
@@ -194,7 +177,7 @@ int mg__bigbuf_trim(int64_t now_ms)
 			next = (int)left;
 		}
 	}
-	pthread_mutex_unlock(&cache_lock);
+	pthread_mutex_unlock(cache_lock);
 	for (i = 0; i < n; i++)
 		munmap(gone[i].data, gone[i].cap);
 	return next;

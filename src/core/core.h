@@ -15,6 +15,24 @@
 #include "wire/wire.h"
 
 /* ------------------------------------------------------------------------ */
+/* The locks a fork must not leave held (forklock.c, docs/FORK.md). */
+
+/* The library's process-wide locks, one per module, side by side: the
+ * thread that forks holds all of them across fork() and both sides release
+ * them after, and each page that writes to is a copy-on-write fault in the
+ * parent and in the child, on the way to a fork context's ready marker.
+ * Listed outermost first: that is the order they are taken in. */
+enum {
+	MG_FORK_LOCK_VIA,      /* via.c: the table of children started for the parent */
+	MG_FORK_LOCK_REGISTRY, /* registry.c: the exports */
+	MG_FORK_LOCK_BIGBUF,   /* bigbuf.c: the cache of large buffers */
+	MG_FORK_LOCK_AGENT,    /* agent_image.c: the agent's memfd */
+	MG_FORK_LOCK_LOG,      /* log.c: the handler and context name; a leaf */
+	MG_FORK_LOCK_COUNT
+};
+extern pthread_mutex_t mg__fork_locks[MG_FORK_LOCK_COUNT];
+
+/* ------------------------------------------------------------------------ */
 /* Logging (log.c) */
 
 /* True when records of this level for the logger would be emitted; cheap

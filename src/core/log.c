@@ -15,30 +15,12 @@
 #include "core/core.h"
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t *const lock = &mg__fork_locks[MG_FORK_LOCK_LOG];
 static atomic_int level_main = MG_LOG_WARNING;
 static atomic_int level_io = MG_LOG_OFF;
 static mg_log_cb handler;
 static void *handler_arg;
 static char context_name[128] = "master";
-
-/* A fork (fork contexts, src/connect/fork.c) may happen while another
- * thread holds the lock; the child would then never get it.  The forking
- * thread holds it across fork instead, and both sides release it. */
-static void fork_prepare(void)
-{
-	pthread_mutex_lock(&lock);
-}
-
-static void fork_release(void)
-{
-	pthread_mutex_unlock(&lock);
-}
-
-__attribute__((constructor)) static void log_atfork(void)
-{
-	pthread_atfork(fork_prepare, fork_release, fork_release);
-}
 
 static int parse_level(const char *s, bool *io)
 {
@@ -106,10 +88,10 @@ static void emit(const struct mg_log_record *rec)
 	mg_log_cb cb;
 	void *arg;
 
-	pthread_mutex_lock(&lock);
+	pthread_mutex_lock(lock);
 	cb = handler;
 	arg = handler_arg;
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(lock);
 	if (cb != NULL)
 		cb(arg, rec);
 	else
@@ -119,10 +101,10 @@ static void emit(const struct mg_log_record *rec)
 void mg_log_set_handler(mg_log_cb cb, void *arg, int level)
 {
 	pthread_once(&once, init_from_env);
-	pthread_mutex_lock(&lock);
+	pthread_mutex_lock(lock);
 	handler = cb;
 	handler_arg = arg;
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(lock);
 	atomic_store(&level_main, level);
 	atomic_store(&level_io,
 	             level <= MG_LOG_DEBUG && env_wants_io() ? MG_LOG_DEBUG : MG_LOG_OFF);
@@ -144,9 +126,9 @@ bool mg__log_enabled(int level, bool io)
 
 void mg__log_set_context_name(const char *name)
 {
-	pthread_mutex_lock(&lock);
+	pthread_mutex_lock(lock);
 	snprintf(context_name, sizeof(context_name), "%s", name);
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(lock);
 }
 
 static void vlog(int level, const char *logger, const char *fmt, va_list ap)
@@ -159,9 +141,9 @@ static void vlog(int level, const char *logger, const char *fmt, va_list ap)
 	struct timespec ts;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	pthread_mutex_lock(&lock);
+	pthread_mutex_lock(lock);
 	memcpy(ctx, context_name, sizeof(ctx));
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(lock);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	rec.level = level;
 	rec.logger = logger;
