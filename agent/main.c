@@ -6,20 +6,18 @@
  * same fds until its parent goes away or asks it to stop.  It never writes
  * to stdout: that is the channel.
  */
-#include <libgen.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "connect/connect.h"
 
-/* Started by the first stage (src/connect/bootstrap.c) from a file in a
- * private folder it made: remove both before anything else, so nothing
- * is left on the target's disk whatever happens next.  The running image
- * stays reachable through /proc/self/exe for booting children. */
-static void remove_own_file(char *path)
+/* Started by the first stage (src/connect/bootstrap.c) from a private
+ * file mktemp made: remove it before anything else, so nothing is left
+ * on the target's disk whatever happens next.  The running image stays
+ * reachable through /proc/self/exe for booting children. */
+static void remove_own_file(const char *path)
 {
 	unlink(path);
-	rmdir(dirname(path));
 }
 
 int main(int argc, char **argv)

@@ -2,10 +2,12 @@
  * test_agent_libc.c: the agent's own stand-ins for musl functions, each
  * against the C library's: agent/printf.c (snprintf, over the conversions
  * the library uses, at every buffer size around the result) and
- * agent/libc.c (strstr, getpwuid_r).
+ * agent/libc.c (strstr, getpwuid_r); agent/malloc.c against what malloc
+ * promises (alignment, contents kept by realloc, zeroed calloc, threads).
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +20,10 @@
 int mg__agent_snprintf(char *buf, size_t size, const char *fmt, ...);
 char *mg__agent_strstr(const char *hay, const char *needle);
 int mg__agent_getpwuid_r(uid_t uid, struct passwd *pw, char *buf, size_t size, struct passwd **res);
+void *mg__agent_malloc(size_t n);
+void mg__agent_free(void *p);
+void *mg__agent_calloc(size_t m, size_t n);
+void *mg__agent_realloc(void *p, size_t n);
 
 /* Formats with both, first into a buffer that is large enough, then into
  * every size from 0 to one past the result; both must agree each time. */
@@ -125,4 +131,99 @@ TEST(agent_getpwuid_r)
 	CHECK_EQ(mg__agent_getpwuid_r(0, &pw, buf, 8, &res), 0);
 	CHECK(res == NULL);
 	CHECK_EQ(mg__agent_getpwuid_r(0, &pw, buf, 0, &res), ERANGE);
+}
+
+/* Fills n bytes with a pattern seeded by k; checks them with the same. */
+static void fill(unsigned char *p, size_t n, unsigned k)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (unsigned char)(i * 7 + k);
+}
+
+static int filled(const unsigned char *p, size_t n, unsigned k)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != (unsigned char)(i * 7 + k))
+			return 0;
+	return 1;
+}
+
+TEST(agent_malloc_sizes_and_realloc)
+{
+	static const size_t sizes[] = {0,    1,     15,     16,     17,     100,
+	                               4000, 65536, 131056, 131057, 300000, 5 << 20};
+	unsigned char *p, *q;
+	size_t i, n;
+
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		n = sizes[i];
+		CHECK((p = mg__agent_malloc(n)) != NULL);
+		CHECK_EQ((uintptr_t)p % 16, 0);
+		fill(p, n, (unsigned)i);
+		/* Grown across the small and mapped kinds, then shrunk back:
+		 * what fits is kept each time. */
+		CHECK((q = mg__agent_realloc(p, n * 3 + 200000)) != NULL);
+		CHECK(filled(q, n, (unsigned)i));
+		CHECK((p = mg__agent_realloc(q, n / 2)) != NULL);
+		CHECK(filled(p, n / 2, (unsigned)i));
+		mg__agent_free(p);
+		CHECK((p = mg__agent_calloc(n + 1, 3)) != NULL);
+		for (size_t j = 0; j < (n + 1) * 3; j++)
+			CHECK_EQ(p[j], 0);
+		mg__agent_free(p);
+	}
+	mg__agent_free(NULL);
+	CHECK((p = mg__agent_realloc(NULL, 10)) != NULL);
+	mg__agent_free(p);
+	errno = 0;
+	CHECK(mg__agent_malloc(SIZE_MAX - 8) == NULL);
+	CHECK_EQ(errno, ENOMEM);
+	CHECK(mg__agent_calloc(SIZE_MAX / 2, 3) == NULL);
+	/* A freed block is reused, and calloc clears what it held. */
+	CHECK((p = mg__agent_malloc(40)) != NULL);
+	memset(p, 0xff, 40);
+	mg__agent_free(p);
+	CHECK((q = mg__agent_calloc(1, 40)) != NULL);
+	CHECK(q == p);
+	for (i = 0; i < 40; i++)
+		CHECK_EQ(q[i], 0);
+	mg__agent_free(q);
+}
+
+static void *malloc_worker(void *arg)
+{
+	unsigned k = (unsigned)(uintptr_t)arg, seed = k;
+	unsigned char *held[64] = {0};
+	size_t len[64] = {0};
+
+	for (int round = 0; round < 20000; round++) {
+		unsigned slot = (seed = seed * 1103515245u + 12345u) >> 26;
+		size_t n = (seed >> 8) % (round % 97 == 0 ? 200000 : 3000);
+
+		if (held[slot] != NULL) {
+			if (!filled(held[slot], len[slot], k + slot))
+				return (void *)1;
+			mg__agent_free(held[slot]);
+		}
+		if ((held[slot] = mg__agent_malloc(n)) == NULL)
+			return (void *)1;
+		len[slot] = n;
+		fill(held[slot], n, k + slot);
+	}
+	for (int i = 0; i < 64; i++)
+		mg__agent_free(held[i]);
+	return NULL;
+}
+
+TEST(agent_malloc_threads)
+{
+	pthread_t t[4];
+	void *r;
+
+	for (uintptr_t i = 0; i < 4; i++)
+		CHECK_EQ(pthread_create(&t[i], NULL, malloc_worker, (void *)i), 0);
+	for (int i = 0; i < 4; i++) {
+		CHECK_EQ(pthread_join(t[i], &r), 0);
+		CHECK(r == NULL);
+	}
 }
