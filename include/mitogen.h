@@ -730,6 +730,28 @@ int mg_exec_run(struct mg_context *ctx, const struct mg_exec_opts *opts, size_t 
                 struct mg_exec_result *res);
 void mg_exec_result_fini(struct mg_exec_result *res);
 
+/* mg_exec_run() in two halves, so one thread can run a command on many
+ * contexts at once: start on each, then wait for each.  A collected run
+ * (see mg_exec_run()) only sends the call here; a streamed one starts the
+ * job (one round trip) and keeps its output as mg_exec_run_wait() takes
+ * it.  Returns 0 and *pendp (caller frees), or fails as mg_exec_start(),
+ * the text in err when err is not NULL.  Thread: any but the broker. */
+struct mg_exec_pending;
+int mg_exec_run_start(struct mg_context *ctx, const struct mg_exec_opts *opts, size_t cap,
+                      struct mg_exec_pending **pendp, char *err, size_t err_size);
+
+/* Waits up to timeout_ms (-1: for ever) for a started run to end and
+ * fills res as mg_exec_run() does, with the same return value; -ETIMEDOUT
+ * (res empty) when it has not ended yet: wait again.  After it has
+ * returned anything else, MG_ECLOSED.  res is always initialised.
+ * Thread: one at a time per run. */
+int mg_exec_run_wait(struct mg_exec_pending *pend, int timeout_ms, struct mg_exec_result *res);
+
+/* Frees a started run.  A streamed job still running is killed; a
+ * collected one runs on in its context to its end or its timeout (its
+ * answer is dropped).  NULL is a no-op. */
+void mg_exec_pending_free(struct mg_exec_pending *pend);
+
 /* File transfers.  The target is written to a temporary file beside it
  * (".<name>.mgtmp-<random>"), checked against the source's XXH64, given
  * the source's mode and mtime (owner too when the writer runs as root),

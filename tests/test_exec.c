@@ -192,6 +192,91 @@ TEST(commands_on_one_context_run_side_by_side)
 	done(c);
 }
 
+/* mg_exec_run_start/_wait: many commands from one thread, collected and
+ * streamed, each waited for in turn with the same results as mg_exec_run. */
+TEST(runs_started_together_and_waited_for)
+{
+	struct mg_context *c = child();
+	const char *missing[] = {"/no/such/program", NULL};
+	struct mg_exec_pending *p[8], *slow;
+	struct mg_exec_result res;
+	struct mg_exec_opts o;
+	char cmd[8][160], err[256], want[32], dir[] = "/tmp/mg-test-exec-XXXXXX", flag[64];
+	int i;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(flag, sizeof(flag), "%s/go", dir);
+	mg_exec_opts_init(&o);
+	/* The first waits for a file the last one makes: a start that waited
+	 * for its command to end would never return. */
+	for (i = 0; i < 8; i++) {
+		snprintf(cmd[i], sizeof(cmd[i]), "%s %s%s echo %d; echo e%d >&2; exit %d",
+		         i == 0   ? "while [ ! -e"
+		         : i == 7 ? ": >"
+		                  : "",
+		         i % 7 == 0 ? flag : "",
+		         i == 0   ? " ]; do sleep 0.05; done;"
+		         : i == 7 ? ";"
+		                  : "",
+		         i, i, i);
+		o.command = cmd[i];
+		/* Half collected in the context, half streamed (cap over 1 MiB). */
+		CHECK_OK(mg_exec_run_start(c, &o, i % 2 ? 2 << 20 : 64, &p[i], NULL, 0));
+	}
+	for (i = 0; i < 8; i++) {
+		CHECK_OK(mg_exec_run_wait(p[i], -1, &res));
+		snprintf(want, sizeof(want), "%d\n", i);
+		CHECK_STR(res.out, want);
+		snprintf(want, sizeof(want), "e%d\n", i);
+		CHECK_STR(res.err, want);
+		CHECK_EQ(res.status.exit_code, i);
+		mg_exec_result_fini(&res);
+		/* Over: said so, and res still initialised. */
+		CHECK_EQ(mg_exec_run_wait(p[i], 0, &res), MG_ECLOSED);
+		CHECK(res.out == NULL);
+		mg_exec_pending_free(p[i]);
+	}
+	unlink(flag);
+	rmdir(dir);
+
+	/* Not over yet: -ETIMEDOUT, then the result (both ways). */
+	for (i = 0; i < 2; i++) {
+		o.command = "sleep 0.5; echo late";
+		CHECK_OK(mg_exec_run_start(c, &o, i ? 2 << 20 : 64, &slow, NULL, 0));
+		CHECK_EQ(mg_exec_run_wait(slow, 50, &res), -ETIMEDOUT);
+		CHECK(res.out == NULL);
+		CHECK_OK(mg_exec_run_wait(slow, 10000, &res));
+		CHECK_STR(res.out, "late\n");
+		mg_exec_result_fini(&res);
+		mg_exec_pending_free(slow);
+	}
+
+	/* Freed before the end: nothing hangs, the context goes on. */
+	o.command = "sleep 30";
+	CHECK_OK(mg_exec_run_start(c, &o, 64, &slow, NULL, 0));
+	mg_exec_pending_free(slow);
+	CHECK_OK(mg_exec_run_start(c, &o, 2 << 20, &slow, NULL, 0));
+	mg_exec_pending_free(slow);
+	mg_exec_pending_free(NULL);
+
+	/* A start failure of a collected run comes with the wait... */
+	o.command = NULL;
+	o.argv = missing;
+	CHECK_OK(mg_exec_run_start(c, &o, 64, &slow, NULL, 0));
+	CHECK_EQ(mg_exec_run_wait(slow, -1, &res), -ENOENT);
+	CHECK(strstr(res.error, "/no/such/program") != NULL);
+	mg_exec_pending_free(slow);
+	/* ...of a streamed one with the start, its text in err. */
+	CHECK_EQ(mg_exec_run_start(c, &o, 2 << 20, &slow, err, sizeof(err)), -ENOENT);
+	CHECK(strstr(err, "/no/such/program") != NULL);
+	o.argv = NULL;
+	CHECK_EQ(mg_exec_run_start(c, &o, 64, &slow, err, sizeof(err)), -EINVAL);
+	CHECK_OK(sh(c, "echo ok", &res));
+	CHECK_STR(res.out, "ok\n");
+	mg_exec_result_fini(&res);
+	done(c);
+}
+
 TEST(environment_and_working_directory)
 {
 	struct mg_context *c = child();

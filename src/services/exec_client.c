@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "services/svc.h"
@@ -393,16 +394,46 @@ void mg_exec_result_fini(struct mg_exec_result *res)
 	memset(res, 0, sizeof(*res));
 }
 
+/* A run started by mg_exec_run_start(): a collected call waiting for its
+ * one reply, or a streamed job whose output is kept as it comes. */
+struct mg_exec_pending {
+	size_t cap;
+	struct mg_receiver *rx, *ev_rx; /* collected: the reply; the job's watch */
+	struct mg_exec *job;            /* streamed */
+	struct mg_exec_result res;      /* streamed: what came so far */
+	bool exited, over;
+};
+
 /* A run whose output fits the context's collect cap, with no stdin to
  * stream: one call, whose reply (sent when the process has exited) holds
  * the status and the output.  The context then needs no acks and sends
  * one message instead of a reply, the output and an exit event. */
-static int run_collected(struct mg_context *ctx, const struct mg_exec_opts *o, size_t cap,
-                         struct mg_exec_result *res)
+static int start_collected(struct mg_context *ctx, const struct mg_exec_opts *o,
+                           struct mg_exec_pending *p)
 {
-	struct mg_receiver *rx = NULL;
 	struct mg_sender *ev = NULL;
-	struct mg_msg *spec = NULL, *reply = NULL;
+	struct mg_msg *spec = NULL;
+	int rc;
+
+	if ((rc = build_spec(o, o->stdin_data != NULL, false, p->cap, &spec)) != 0)
+		goto out;
+	/* The context's control receiver watches this sender's context: it
+	 * kills the process if this one goes away.  Nothing is sent to it. */
+	rc = mg_receiver_new(mg_context_router(ctx), mg_context_id(ctx), MG_POLICY_ANY, &p->ev_rx);
+	if (rc == 0)
+		rc = mg_receiver_to_sender(p->ev_rx, &ev);
+	if (rc == 0)
+		rc = mg_call_async(ctx, "mg.exec", &p->rx, "vhh", mg_msg_data(spec),
+		                   mg_msg_len(spec), ev, ev);
+out:
+	mg_msg_free(spec);
+	mg_sender_free(ev);
+	return rc;
+}
+
+/* The collected run's reply into res. */
+static int read_collected(struct mg_msg *reply, size_t cap, struct mg_exec_result *res)
+{
 	const void *out, *err;
 	size_t out_len, err_len;
 	int64_t code, sig;
@@ -410,24 +441,10 @@ static int run_collected(struct mg_context *ctx, const struct mg_exec_opts *o, s
 	bool timed_out;
 	int rc;
 
-	if ((rc = build_spec(o, o->stdin_data != NULL, false, cap, &spec)) != 0)
-		goto out;
-	/* The context's control receiver watches this sender's context: it
-	 * kills the process if this one goes away.  Nothing is sent to it. */
-	rc = mg_receiver_new(mg_context_router(ctx), mg_context_id(ctx), MG_POLICY_ANY, &rx);
-	if (rc == 0)
-		rc = mg_receiver_to_sender(rx, &ev);
-	if (rc != 0)
-		goto out;
-	rc = mg_call(ctx, "mg.exec", &reply, "vhh", mg_msg_data(spec), mg_msg_len(spec), ev, ev);
-	if (rc != 0) {
-		rc = mg__svc_call_error(rc, res->error, sizeof(res->error));
-		goto out;
-	}
 	rc = mg_msg_read(reply, "iibsyyuu", &code, &sig, &timed_out, &error, &out, &out_len, &err,
 	                 &err_len, &res->out_total, &res->err_total);
 	if (rc != 0)
-		goto out;
+		return rc;
 	res->status.exit_code = (int)code;
 	res->status.signal = (int)sig;
 	res->status.timed_out = timed_out;
@@ -438,48 +455,132 @@ static int run_collected(struct mg_context *ctx, const struct mg_exec_opts *o, s
 	/* keep() counted them again. */
 	res->out_total -= out_len;
 	res->err_total -= err_len;
-out:
+	return 0;
+}
+
+static void run_error(int rc, struct mg_exec_result *res)
+{
 	if (rc != 0 && res->error[0] == '\0')
 		snprintf(res->error, sizeof(res->error), "%s%s%s", mg_strerror(rc),
 		         *mg_errdetail() ? ": " : "", mg_errdetail());
-	mg_msg_free(spec);
-	mg_msg_free(reply);
-	mg_sender_free(ev);
-	mg_receiver_free(rx);
+}
+
+int mg_exec_run_start(struct mg_context *ctx, const struct mg_exec_opts *o, size_t cap,
+                      struct mg_exec_pending **pendp, char *err, size_t err_size)
+{
+	struct mg_exec_pending *p;
+	int rc;
+
+	if (err != NULL && err_size > 0)
+		err[0] = '\0';
+	if ((o->argv == NULL || o->argv[0] == NULL) && o->command == NULL)
+		return -EINVAL;
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return -ENOMEM;
+	p->cap = cap;
+	if (cap > 0 && cap <= EXEC_COLLECT_MAX && o->stdin_fd < 0 && !o->stdin_stream &&
+	    (o->stdin_data == NULL || o->stdin_len <= INLINE_STDIN_MAX)) {
+		if ((rc = start_collected(ctx, o, p)) != 0 && err != NULL && err_size > 0)
+			snprintf(err, err_size, "%s%s%s", mg_strerror(rc),
+			         *mg_errdetail() ? ": " : "", mg_errdetail());
+	} else {
+		rc = mg_exec_start(ctx, o, &p->job, err, err_size);
+	}
+	if (rc != 0) {
+		mg_exec_pending_free(p);
+		return rc;
+	}
+	*pendp = p;
+	return 0;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A streamed job's events until its exit, keeping its output in p->res. */
+static int wait_streamed(struct mg_exec_pending *p, int timeout_ms)
+{
+	struct mg_exec_result *res = &p->res;
+	int64_t deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : -1;
+	struct mg_exec_event ev;
+	int rc, left = timeout_ms;
+
+	while ((rc = mg_exec_next(p->job, left, &ev)) == 0) {
+		if (ev.type == MG_EXEC_STDOUT) {
+			keep(&res->out, &res->out_len, &res->out_total, p->cap, ev.data, ev.len);
+		} else if (ev.type == MG_EXEC_STDERR) {
+			keep(&res->err, &res->err_len, &res->err_total, p->cap, ev.data, ev.len);
+		} else if (ev.type == MG_EXEC_EXIT) {
+			res->status = ev.status;
+			p->exited = true;
+		}
+		if (deadline >= 0) {
+			int64_t l = deadline - now_ms();
+			left = l > 0 ? (int)l : 0;
+		}
+	}
+	if (rc == -ETIMEDOUT)
+		return rc;
+	if (rc == MG_ECLOSED && p->exited)
+		rc = 0;
+	run_error(rc, res);
 	return rc;
+}
+
+int mg_exec_run_wait(struct mg_exec_pending *p, int timeout_ms, struct mg_exec_result *res)
+{
+	struct mg_msg *reply = NULL;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	if (p->over)
+		return MG_ECLOSED;
+	if (p->job != NULL) {
+		if ((rc = wait_streamed(p, timeout_ms)) == -ETIMEDOUT)
+			return rc;
+		*res = p->res;
+		memset(&p->res, 0, sizeof(p->res));
+	} else {
+		rc = mg_call_wait(p->rx, timeout_ms, &reply);
+		if (rc == -ETIMEDOUT)
+			return rc;
+		if (rc != 0)
+			rc = mg__svc_call_error(rc, res->error, sizeof(res->error));
+		else
+			rc = read_collected(reply, p->cap, res);
+		run_error(rc, res);
+		mg_msg_free(reply);
+	}
+	p->over = true;
+	return rc;
+}
+
+void mg_exec_pending_free(struct mg_exec_pending *p)
+{
+	if (p == NULL)
+		return;
+	mg_receiver_free(p->rx);
+	mg_receiver_free(p->ev_rx);
+	mg_exec_free(p->job);
+	mg_exec_result_fini(&p->res);
+	free(p);
 }
 
 int mg_exec_run(struct mg_context *ctx, const struct mg_exec_opts *o, size_t cap,
                 struct mg_exec_result *res)
 {
-	struct mg_exec_event ev;
-	bool exited = false;
-	struct mg_exec *job;
+	struct mg_exec_pending *p;
 	int rc;
 
 	memset(res, 0, sizeof(*res));
-	if ((o->argv == NULL || o->argv[0] == NULL) && o->command == NULL)
-		return -EINVAL;
-	if (cap > 0 && cap <= EXEC_COLLECT_MAX && o->stdin_fd < 0 && !o->stdin_stream &&
-	    (o->stdin_data == NULL || o->stdin_len <= INLINE_STDIN_MAX))
-		return run_collected(ctx, o, cap, res);
-	if ((rc = mg_exec_start(ctx, o, &job, res->error, sizeof(res->error))) != 0)
+	if ((rc = mg_exec_run_start(ctx, o, cap, &p, res->error, sizeof(res->error))) != 0)
 		return rc;
-	while ((rc = mg_exec_next(job, -1, &ev)) == 0) {
-		if (ev.type == MG_EXEC_STDOUT) {
-			keep(&res->out, &res->out_len, &res->out_total, cap, ev.data, ev.len);
-		} else if (ev.type == MG_EXEC_STDERR) {
-			keep(&res->err, &res->err_len, &res->err_total, cap, ev.data, ev.len);
-		} else if (ev.type == MG_EXEC_EXIT) {
-			res->status = ev.status;
-			exited = true;
-		}
-	}
-	if (rc == MG_ECLOSED && exited)
-		rc = 0;
-	else
-		snprintf(res->error, sizeof(res->error), "%s%s%s", mg_strerror(rc),
-		         *mg_errdetail() ? ": " : "", mg_errdetail());
-	mg_exec_free(job);
+	rc = mg_exec_run_wait(p, -1, res);
+	mg_exec_pending_free(p);
 	return rc;
 }
