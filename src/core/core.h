@@ -303,6 +303,11 @@ struct mg_stream {
 	bool closed;     /* no more I/O */
 	bool is_socket;  /* wfd is a socket: sendmsg(MSG_NOSIGNAL) */
 	bool kicked;     /* a flush command is already posted */
+
+	/* Pacing a full pipe (stream.c: pace()); pace_timer under lock. */
+	size_t pipe_cap;     /* wfd is a pipe this large (0: not a pipe) */
+	uint64_t pace_timer; /* a paced flush is due, else 0 */
+
 	uint64_t bytes_out, bytes_in;
 	uint32_t flags; /* owner's flags */
 };

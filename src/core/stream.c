@@ -22,6 +22,8 @@
 #define READS_PER_EVENT 8 /* then let other streams have a turn */
 #define MAX_IOV 64
 #define SOCKET_SNDBUF (512 * 1024) /* see grow_sndbuf() */
+#define PIPE_SIZE (1024 * 1024)    /* see pace() */
+#define PACE_MS 1
 
 static void stream_free(struct mg_stream *s)
 {
@@ -84,6 +86,27 @@ static void grow_sndbuf(int fd)
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want));
 }
 
+/*
+ * A pipe we write to (an agent's output under sshd) is made PIPE_SIZE
+ * large so that pace() can let it fill.  Only pipes: a socket's buffer is
+ * grow_sndbuf()'s, a pty's is fixed.  An unprivileged user's pipes share
+ * a budget of pages (fs.pipe-user-pages-soft, 64 MiB by default): a
+ * refusal leaves the pipe as it is, and pace() then stays out of it.
+ * Returns the pipe's size, 0 when wfd is not a pipe.
+ */
+static size_t grow_pipe(int fd)
+{
+	struct stat st;
+	int cap;
+
+	if (fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode))
+		return 0;
+	if ((cap = fcntl(fd, F_GETPIPE_SZ)) >= 0 && cap < PIPE_SIZE)
+		(void)fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE);
+	cap = fcntl(fd, F_GETPIPE_SZ);
+	return cap > 0 ? (size_t)cap : 0;
+}
+
 /* ---- output ------------------------------------------------------------ */
 
 static void arm_write(struct mg_stream *s, bool on)
@@ -118,10 +141,11 @@ static void consume(struct mg_stream *s, size_t n, struct mg_ring *donep)
 	}
 }
 
-/* Builds the iovec for the queue head.  Called locked. */
-static int build_iov(struct mg_stream *s, struct iovec *iov)
+/* Builds the iovec for the queue head; *lenp gets its byte count.
+ * Called locked. */
+static int build_iov(struct mg_stream *s, struct iovec *iov, size_t *lenp)
 {
-	size_t i, off = s->out_off;
+	size_t i, off = s->out_off, len = 0;
 	int n = 0;
 
 	for (i = 0; i < s->out_count && n < MAX_IOV - 1; i++) {
@@ -141,6 +165,9 @@ static int build_iov(struct mg_stream *s, struct iovec *iov)
 		}
 		off = 0;
 	}
+	for (i = 0; i < (size_t)n; i++)
+		len += iov[i].iov_len;
+	*lenp = len;
 	return n;
 }
 
@@ -185,17 +212,28 @@ static ssize_t write_iov(struct mg_stream *s, struct iovec *iov, int n)
 /*
  * Writes as much of the queue as the fd takes.  Exactly one thread writes
  * at a time (s->writing).  Returns 0, or -errno for a write error.  Sets
- * *pendingp when bytes remain queued after EAGAIN.
+ * *pendingp when bytes remain queued after EAGAIN or a short write.
+ *
+ * A short write means the pipe or socket is full: another writev now
+ * would only say EAGAIN, so the rest waits for EPOLLOUT (level-triggered:
+ * if room came meanwhile, it fires at once).  A stream that outruns its
+ * reader (a file pulled over ssh: sshd takes 32 KiB from the agent's pipe
+ * per turn) is woken for every turn, and that second writev was a third
+ * of its system calls.
  */
-static int flush(struct mg_stream *s, bool *pendingp)
+static int flush(struct mg_stream *s, bool *pendingp, size_t *wrotep, bool *fullp)
 {
 	struct iovec iov[MAX_IOV];
 	struct mg_ring done;
+	size_t wrote = 0;
+	bool full = false;
 	int err = 0;
 	void *m;
 
 	mg__ring_init(&done);
 	*pendingp = false;
+	*wrotep = 0;
+	*fullp = false;
 	pthread_mutex_lock(&s->lock);
 	if (s->writing || s->closed) {
 		pthread_mutex_unlock(&s->lock);
@@ -203,7 +241,8 @@ static int flush(struct mg_stream *s, bool *pendingp)
 	}
 	s->writing = true;
 	while (s->out_count > 0) {
-		int n = build_iov(s, iov);
+		size_t len;
+		int n = build_iov(s, iov, &len);
 		ssize_t w;
 
 		pthread_mutex_unlock(&s->lock);
@@ -212,17 +251,23 @@ static int flush(struct mg_stream *s, bool *pendingp)
 		while (w < 0 && errno == EINTR);
 		if (w < 0)
 			err = errno == EAGAIN ? 0 : -errno;
+		full = w < 0 ? err == 0 : (size_t)w < len;
 		pthread_mutex_lock(&s->lock);
 		if (w < 0)
 			break;
 		consume(s, (size_t)w, &done);
+		wrote += (size_t)w;
 		if (s->queued <= s->high_water)
 			pthread_cond_broadcast(&s->drained);
+		if (full)
+			break; /* see above */
 	}
 	s->writing = false;
 	while (s->nretired > 0)
 		mg__free(s->retired[--s->nretired]);
 	*pendingp = s->out_count > 0 && err == 0;
+	*wrotep = wrote;
+	*fullp = full;
 	/* mg__stream_close() may be waiting for the writer to leave (it sets
 	 * closed first); senders only care once under the high-water mark. */
 	if (s->closed || s->queued <= s->high_water)
@@ -239,11 +284,53 @@ static void write_failed(struct mg_stream *s, int err)
 	mg__stream_close(s, MG_EDISCONNECT, strerror(-err));
 }
 
-/* Broker: EPOLLOUT or a kick from a sender that hit EAGAIN. */
-static void flush_on_broker(struct mg_stream *s)
+static void flush_on_broker(struct mg_stream *s, bool timer);
+
+static void pace_cb(void *arg)
 {
-	bool pending;
-	int r = flush(s, &pending);
+	struct mg_stream *s = arg;
+
+	pthread_mutex_lock(&s->lock);
+	s->pace_timer = 0;
+	pthread_mutex_unlock(&s->lock);
+	if (!s->closed)
+		flush_on_broker(s, true);
+	mg__stream_unref(s);
+}
+
+/*
+ * Whether to wait PACE_MS instead of for EPOLLOUT, with the pipe full.
+ * A pipe's writer is woken each time its reader frees a page of a full
+ * pipe, and sshd, the reader of an agent's output over ssh, takes 32 KiB
+ * a turn: a gigabyte pulled woke the agent 32,000 times, where each
+ * wake-up (a switch between processes, costly in a VM) cost more than
+ * the copy.  With a 1 MiB pipe (PIPE_SIZE) a full pipe holds a few
+ * milliseconds of a reader's work, so waiting a millisecond and then
+ * filling it again keeps the reader busy with a thirtieth of the
+ * wake-ups.  A reader that took less than an eighth of the pipe in that
+ * millisecond is slow or stopped: then EPOLLOUT wakes us as before, so a
+ * stalled reader never makes us spin on the timer.  Called locked, on
+ * the broker, with the pipe full (the last write stopped short).
+ */
+static bool pace(struct mg_stream *s, bool timer, size_t wrote)
+{
+	if (s->pipe_cap < PIPE_SIZE / 2 || (timer && wrote < s->pipe_cap / 8))
+		return false;
+	mg__stream_ref(s);
+	if ((s->pace_timer = mg__timer_add(s->broker, PACE_MS, pace_cb, s)) == 0) {
+		atomic_fetch_sub(&s->refs, 1); /* another ref is held: not the last */
+		return false;
+	}
+	return true;
+}
+
+/* Broker: EPOLLOUT, a paced wake (timer) or a kick from a sender that hit
+ * EAGAIN. */
+static void flush_on_broker(struct mg_stream *s, bool timer)
+{
+	bool pending, full;
+	size_t wrote;
+	int r = flush(s, &pending, &wrote, &full);
 
 	if (r != 0) {
 		write_failed(s, r);
@@ -254,11 +341,13 @@ static void flush_on_broker(struct mg_stream *s)
 	 * it stops short, and EPOLLOUT may only be dropped once the queue is
 	 * seen empty with nobody writing. */
 	pthread_mutex_lock(&s->lock);
-	if (!s->closed && !s->writing) {
+	if (!s->closed && !s->writing && s->pace_timer == 0) {
+		bool on;
 		pending = s->out_count > 0;
-		if (s->want_write != pending)
-			arm_write(s, pending);
-		s->want_write = pending;
+		on = pending && !(full && pace(s, timer, wrote));
+		if (s->want_write != on)
+			arm_write(s, on);
+		s->want_write = on;
 	}
 	pthread_mutex_unlock(&s->lock);
 }
@@ -270,7 +359,7 @@ static void kick_cb(void *arg)
 	pthread_mutex_lock(&s->lock);
 	s->kicked = false;
 	pthread_mutex_unlock(&s->lock);
-	flush_on_broker(s);
+	flush_on_broker(s, false);
 	mg__stream_unref(s);
 }
 
@@ -279,7 +368,7 @@ static void kick_broker(struct mg_stream *s)
 	bool post;
 
 	pthread_mutex_lock(&s->lock);
-	post = !s->kicked && !s->want_write && !s->closed;
+	post = !s->kicked && !s->want_write && !s->pace_timer && !s->closed;
 	if (post)
 		s->kicked = true;
 	pthread_mutex_unlock(&s->lock);
@@ -319,7 +408,8 @@ int mg__stream_send(struct mg_stream *s, const struct mg_frame_hdr *hdr, struct 
 {
 	struct mg_outq_entry *e;
 	struct mg_frame_hdr h = *hdr;
-	bool idle, pending, on_broker = mg__broker_on_thread(s->broker);
+	bool idle, pending, full, on_broker = mg__broker_on_thread(s->broker);
+	size_t wrote;
 	int r;
 
 	h.len = (uint32_t)msg->payload.len;
@@ -340,15 +430,15 @@ int mg__stream_send(struct mg_stream *s, const struct mg_frame_hdr *hdr, struct 
 	e->msg = mg_msg_ref(msg);
 	mg__frame_encode(&h, e->hdr);
 	s->queued += MG_FRAME_HDR_LEN + msg->payload.len;
-	idle = !s->writing && !s->want_write;
+	idle = !s->writing && !s->want_write && !s->pace_timer;
 	pthread_mutex_unlock(&s->lock);
 	if (!idle)
 		return 0; /* the thread writing now, or EPOLLOUT, takes it */
 	if (on_broker) {
-		flush_on_broker(s);
+		flush_on_broker(s, false);
 		return 0;
 	}
-	r = flush(s, &pending);
+	r = flush(s, &pending, &wrote, &full);
 	if (r != 0 || pending)
 		kick_broker(s); /* the broker reports errors and waits for EPOLLOUT */
 	return 0;
@@ -435,17 +525,25 @@ static void on_readable(struct mg_stream *s)
 					s->big = NULL;
 					deliver(s, &s->big_hdr, m);
 				}
+				if ((size_t)n < want)
+					return; /* drained, as below */
 				continue;
 			}
 		} else {
-			n = read(s->rfd, s->rbuf + s->rlen, READ_CHUNK - s->rlen);
+			size_t want = READ_CHUNK - s->rlen;
+			n = read(s->rfd, s->rbuf + s->rlen, want);
 			if (n > 0) {
 				s->bytes_in += (size_t)n;
 				s->rlen += (size_t)n;
 				if (!parse(s))
 					return;
-				if ((size_t)n < READ_CHUNK / 2 && s->big == NULL)
-					return; /* drained: avoid a read that only says EAGAIN */
+				/* Drained: a read now would only say EAGAIN
+				 * (the fd is level-triggered, so data that
+				 * came meanwhile wakes us at once).  A pull
+				 * over ssh wakes us for every write ssh makes;
+				 * that read was half of our reads. */
+				if ((size_t)n < want)
+					return;
 				continue;
 			}
 		}
@@ -470,7 +568,7 @@ static void watch_cb(struct mg_watch *w, uint32_t events)
 	if (w == &s->rwatch && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		on_readable(s);
 	if (!s->closed && (events & EPOLLOUT))
-		flush_on_broker(s);
+		flush_on_broker(s, false);
 	if (!s->closed && w == &s->wwatch && (events & (EPOLLERR | EPOLLHUP)))
 		mg__stream_close(s, MG_EDISCONNECT, "peer closed its end");
 }
@@ -511,6 +609,8 @@ int mg__stream_open(struct mg_broker *b, int rfd, int wfd, const struct mg_strea
 	}
 	if (s->is_socket)
 		grow_sndbuf(wfd);
+	else
+		s->pipe_cap = grow_pipe(wfd);
 	s->rwatch = (struct mg_watch){.fd = rfd, .cb = watch_cb, .owner = s};
 	s->wwatch = (struct mg_watch){.fd = wfd, .cb = watch_cb, .owner = s};
 	if ((r = mg__watch_add(b, &s->rwatch, EPOLLIN)) != 0)
@@ -528,6 +628,8 @@ fail:
 
 void mg__stream_close(struct mg_stream *s, int code, const char *why)
 {
+	uint64_t timer;
+
 	pthread_mutex_lock(&s->lock);
 	if (s->closed) {
 		pthread_mutex_unlock(&s->lock);
@@ -537,8 +639,16 @@ void mg__stream_close(struct mg_stream *s, int code, const char *why)
 	/* A sender may be inside writev on the fd: let it leave first. */
 	while (s->writing)
 		pthread_cond_wait(&s->drained, &s->lock);
+	timer = s->pace_timer;
+	s->pace_timer = 0;
 	pthread_cond_broadcast(&s->drained);
 	pthread_mutex_unlock(&s->lock);
+	/* closed is set: no new pace timer comes (pace() runs on the broker,
+	 * as this does). */
+	if (timer != 0) {
+		mg__timer_cancel(s->broker, timer);
+		atomic_fetch_sub(&s->refs, 1); /* the caller holds one too */
+	}
 	mg__watch_del(s->broker, &s->rwatch);
 	if (s->wfd != s->rfd)
 		mg__watch_del(s->broker, &s->wwatch);
