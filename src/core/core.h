@@ -306,6 +306,7 @@ struct mg_stream {
 
 	/* Pacing a full pipe (stream.c: pace()); pace_timer under lock. */
 	size_t pipe_cap;     /* wfd is a pipe this large (0: not a pipe) */
+	bool pipe_grown;     /* it filled once and was grown (pipe_size()) */
 	uint64_t pace_timer; /* a paced flush is due, else 0 */
 
 	uint64_t bytes_out, bytes_in;

@@ -88,20 +88,22 @@ static void grow_sndbuf(int fd)
 
 /*
  * A pipe we write to (an agent's output under sshd) is made PIPE_SIZE
- * large so that pace() can let it fill.  Only pipes: a socket's buffer is
- * grow_sndbuf()'s, a pty's is fixed.  An unprivileged user's pipes share
- * a budget of pages (fs.pipe-user-pages-soft, 64 MiB by default): a
- * refusal leaves the pipe as it is, and pace() then stays out of it.
- * Returns the pipe's size, 0 when wfd is not a pipe.
+ * large so that pace() can let it fill, but only once it has filled at
+ * its default size: an unprivileged user's pipes share a budget of pages
+ * (fs.pipe-user-pages-soft, 64 MiB by default) that dozens of idle agents
+ * of one user must not use up.  Only pipes: a socket's buffer is
+ * grow_sndbuf()'s, a pty's is fixed.  A refusal leaves the pipe as it is,
+ * and pace() then stays out of it.  Returns the pipe's size, 0 when wfd
+ * is not a pipe.
  */
-static size_t grow_pipe(int fd)
+static size_t pipe_size(int fd, bool grow)
 {
 	struct stat st;
 	int cap;
 
 	if (fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode))
 		return 0;
-	if ((cap = fcntl(fd, F_GETPIPE_SZ)) >= 0 && cap < PIPE_SIZE)
+	if (grow && (cap = fcntl(fd, F_GETPIPE_SZ)) >= 0 && cap < PIPE_SIZE)
 		(void)fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE);
 	cap = fcntl(fd, F_GETPIPE_SZ);
 	return cap > 0 ? (size_t)cap : 0;
@@ -314,6 +316,12 @@ static void pace_cb(void *arg)
  */
 static bool pace(struct mg_stream *s, bool timer, size_t wrote)
 {
+	if (s->pipe_cap > 0 && !s->pipe_grown) {
+		/* First time full: grow it, and let EPOLLOUT fill the room. */
+		s->pipe_grown = true;
+		s->pipe_cap = pipe_size(s->wfd, true);
+		return false;
+	}
 	if (s->pipe_cap < PIPE_SIZE / 2 || (timer && wrote < s->pipe_cap / 8))
 		return false;
 	mg__stream_ref(s);
@@ -610,7 +618,7 @@ int mg__stream_open(struct mg_broker *b, int rfd, int wfd, const struct mg_strea
 	if (s->is_socket)
 		grow_sndbuf(wfd);
 	else
-		s->pipe_cap = grow_pipe(wfd);
+		s->pipe_cap = pipe_size(wfd, false);
 	s->rwatch = (struct mg_watch){.fd = rfd, .cb = watch_cb, .owner = s};
 	s->wwatch = (struct mg_watch){.fd = wfd, .cb = watch_cb, .owner = s};
 	if ((r = mg__watch_add(b, &s->rwatch, EPOLLIN)) != 0)
