@@ -36,6 +36,8 @@ static const char common_help[] =
         "      --ssh-config FILE   ssh -F FILE (first hop only: ssh on a gateway uses\n"
         "                          its own configuration)\n"
         "      --host-key POLICY   enforce (default), accept-new or ignore\n"
+        "      --cache             keep the agent on each target (~/.cache/mitogen-c)\n"
+        "                          so later runs send nothing but a handshake\n"
         "      --via [USER@]HOST   reach the targets through this ssh gateway; repeat\n"
         "                          for a chain (the first is connected first)\n"
         "      --sudo[=USER]       then become USER (default root) with sudo\n"
@@ -71,6 +73,7 @@ enum {
 	LO_ASK_BECOME_PASS,
 	LO_JSON,
 	LO_NO_PROGRESS,
+	LO_CACHE,
 	LO_VERSION,
 };
 
@@ -97,6 +100,7 @@ static const struct option long_opts[] = {
         {"gather", no_argument, NULL, 'b'},
         {"json", no_argument, NULL, LO_JSON},
         {"no-progress", no_argument, NULL, LO_NO_PROGRESS},
+        {"cache", no_argument, NULL, LO_CACHE},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, LO_VERSION},
         {NULL, 0, NULL, 0},
@@ -488,6 +492,9 @@ static int parse(struct cli *cli, int argc, char **argv)
 			break;
 		case LO_NO_PROGRESS:
 			cli->progress = 0;
+			break;
+		case LO_CACHE:
+			cli->cache = true;
 			break;
 		case 'h':
 			verb_help(v);

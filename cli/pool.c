@@ -152,6 +152,7 @@ static int hop(struct pool *p, struct target *t, struct mg_connect_opts *o, cons
 	int rc;
 
 	o->connect_timeout_ms = p->cli->connect_timeout_ms;
+	o->cache = p->cli->cache; /* used by the methods that boot through sh */
 	rc = connect_one(p, o, &t->ctxs[t->nctx], err, sizeof(err));
 	t->nctx += t->ctxs[t->nctx] != NULL;
 	if (rc != 0)

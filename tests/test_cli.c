@@ -570,6 +570,71 @@ TEST_T(cli_ssh_gather_groups_by_output, 240)
 	infra_end(&c);
 }
 
+/* The inode of the one program kept in dir, 0 unless there is exactly
+ * one. */
+static ino_t kept_inode(const char *dir)
+{
+	char path[1300];
+	struct dirent *e;
+	struct stat st;
+	ino_t ino = 0;
+	int n = 0;
+	DIR *d;
+
+	if ((d = opendir(dir)) == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		n++;
+		ino = stat(path, &st) == 0 ? st.st_ino : 0;
+	}
+	closedir(d);
+	return n == 1 ? ino : 0;
+}
+
+/* --cache: the first run leaves the agent in the user's ~/.cache, the
+ * next one boots from it; without it nothing stays. */
+TEST_T(cli_ssh_cache, 240)
+{
+	struct infra_case c;
+	struct result *r;
+	struct passwd *pw;
+	char dir[1024], cmd[2200];
+	struct stat st;
+	ino_t ino;
+
+	infra_begin(&c);
+	r = c.r;
+	CHECK((pw = getpwnam("mgtest")) != NULL);
+	snprintf(dir, sizeof(dir), "%s/.cache/mitogen-c", pw->pw_dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'; rmdir '%s/.cache' 2>/dev/null; true", dir,
+	         pw->pw_dir);
+	CHECK_EQ(system(cmd), 0);
+	run_cli(r, NULL, ARGV("run", "-H", "mgtest@127.0.0.5", "--ssh-config", c.cfg, "echo one"));
+	CHECK_RUN(r, r->status == 0 && strstr(r->out, "127.0.0.5: one\n"));
+	CHECK(stat(dir, &st) != 0); /* not asked for: nothing kept */
+	run_cli(r, NULL,
+	        ARGV("run", "--cache", "-H", "mgtest@127.0.0.5,mgtest@127.0.0.6", "--ssh-config",
+	             c.cfg, "echo two"));
+	CHECK_RUN(r, r->status == 0 && strstr(r->out, "127.0.0.5: two\n") &&
+	                     strstr(r->out, "127.0.0.6: two\n"));
+	CHECK_EQ(stat(dir, &st), 0);
+	CHECK_EQ(st.st_mode & 0777, 0700);
+	CHECK_EQ(st.st_uid, pw->pw_uid);
+	CHECK((ino = kept_inode(dir)) != 0);
+	/* The next run boots from the kept program: the file is not written
+	 * again (a miss would replace it with a new one). */
+	run_cli(r, NULL,
+	        ARGV("run", "--cache", "-H", "mgtest@127.0.0.5", "--ssh-config", c.cfg,
+	             "echo three"));
+	CHECK_RUN(r, r->status == 0 && strstr(r->out, "127.0.0.5: three\n"));
+	CHECK_EQ(kept_inode(dir), ino);
+	CHECK_EQ(system(cmd), 0);
+	infra_end(&c);
+}
+
 TEST_T(cli_ssh_interrupt, 240)
 {
 	struct infra_case c;
