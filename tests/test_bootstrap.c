@@ -311,6 +311,97 @@ TEST(first_stage_without_gzip_sends_raw)
 	CHECK_INT(boot_and_check(&sb, "/usr/bin/dash"), >, agent_size());
 }
 
+TEST(first_stage_needs_no_mktemp)
+{
+	struct sandbox sb;
+
+	/* The shell makes the file itself; mktemp is only the fallback. */
+	sandbox_init(&sb);
+	sandbox_busybox(&sb, true);
+	sandbox_unlink(&sb, "mktemp");
+	boot_and_check(&sb, sandbox_sh(&sb));
+}
+
+/* Puts a decoy of KIND ('p' FIFO, 'l' dangling link, 'f' file) where the
+ * first stage of a shell whose pid is 1 would make its file. */
+static void make_decoy(struct sandbox *sb, char kind, char *path, size_t size)
+{
+	char target[400];
+	int fd;
+
+	snprintf(path, size, "%s/mitogen-agent.1", sb->tmp);
+	snprintf(target, sizeof(target), "%s/elsewhere", sb->dir);
+	if (kind == 'p') {
+		CHECK_EQ(mkfifo(path, 0666), 0);
+	} else if (kind == 'l') {
+		CHECK_EQ(symlink(target, path), 0);
+	} else {
+		CHECK((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) >= 0);
+		CHECK_EQ(write(fd, "decoy", 5), 5);
+		close(fd);
+	}
+}
+
+static void check_decoy(struct sandbox *sb, char kind, const char *path)
+{
+	char target[400], buf[16];
+	struct stat st;
+	int fd;
+
+	CHECK_EQ(lstat(path, &st), 0);
+	snprintf(target, sizeof(target), "%s/elsewhere", sb->dir);
+	if (kind == 'p') {
+		CHECK(S_ISFIFO(st.st_mode));
+	} else if (kind == 'l') {
+		CHECK(S_ISLNK(st.st_mode));
+		CHECK(access(target, F_OK) != 0);
+	} else {
+		CHECK(S_ISREG(st.st_mode));
+		CHECK_INT(st.st_mode & 07777, ==, 0644);
+		CHECK((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0);
+		CHECK_EQ(read(fd, buf, sizeof(buf)), 5);
+		CHECK(memcmp(buf, "decoy", 5) == 0);
+		close(fd);
+	}
+}
+
+TEST(first_stage_leaves_a_taken_name_alone)
+{
+	static const char kinds[] = {'p', 'l', 'f'};
+	char nsdash[400], decoy[400];
+	struct sandbox sb;
+	struct mg_router *r;
+	struct mg_context *c;
+	size_t i;
+
+	if (geteuid() != 0 || access("/usr/bin/unshare", X_OK) != 0 ||
+	    access("/usr/bin/dash", X_OK) != 0)
+		mg_test_skip("needs root, unshare and dash for a pid namespace");
+	for (i = 0; i < sizeof(kinds); i++) {
+		sandbox_init(&sb);
+		/* The shell is the first process of a pid namespace, so its $$
+		 * is 1 and the name it tries first is known: something is
+		 * already there, and the first stage must go around it. */
+		sandbox_script(&sb, "nsdash",
+		               "#!/usr/bin/dash\nexec /usr/bin/unshare -pf /usr/bin/dash \"$@\"\n");
+		snprintf(nsdash, sizeof(nsdash), "%s/nsdash", sb.bin);
+		snprintf(sb.path_env, sizeof(sb.path_env), "PATH=/usr/bin:/bin");
+		make_decoy(&sb, kinds[i], decoy, sizeof(decoy));
+		r = util_router(0, "master", 0, 0, false);
+		if (connect_shell(r, nsdash, sb.env, &c) != 0)
+			mg_test_fail(__FILE__, __LINE__, "decoy '%c': connect: %s", kinds[i],
+			             mg_errdetail());
+		ping(c);
+		CHECK_EQ(count_entries(sb.tmp), 1);
+		check_decoy(&sb, kinds[i], decoy);
+		CHECK_OK(mg_context_shutdown(c, 5000));
+		mg_context_free(c);
+		mg_router_free(r);
+		CHECK_EQ(count_entries(sb.tmp), 1);
+		rm_tree(sb.dir);
+	}
+}
+
 TEST(first_stage_refuses_other_os_and_arch)
 {
 	char nsdash[400];

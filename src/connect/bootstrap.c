@@ -9,7 +9,7 @@
  *   1. it prints "MGSTAGE1 1 <uname -sm> <gz|-> nocache";
  *   2. the master answers "<length> <gz|raw>\n" and the program's bytes,
  *      which `head -c` copies (through `gzip -dc` when compressed) into a
- *      file mktemp made (O_EXCL, private under umask 077);
+ *      file the shell made (O_EXCL, private under umask 077; see below);
  *   3. it prints "MGSTAGE2" and execs the file with --mitogen-rm, on which
  *      the agent deletes the file at once (on a failure, the shell does);
  *   4. the master sends the usual MGBOOT handshake and waits for MGREADY.
@@ -39,10 +39,20 @@
  * uname for both fields), so the master's answer travels while mktemp
  * runs; chmod runs in the background beside head and gzip
  * (the file is private from its creation, writing it keeps the mode, and
- * `wait` joins chmod before the exec), so only mktemp and one round of
- * process starts stand between the marker and the exec.  mktemp makes a
- * file rather than a folder: one process (and, on the agent's side, one
- * syscall) fewer, and the template keeps "mitogen-agent" in the name.
+ * `wait` joins chmod before the exec), so one round of process starts
+ * stands between the marker and the exec.
+ *
+ * The file: the shell makes it itself, TMPDIR/mitogen-agent.<its pid>,
+ * under noclobber (`set -C`), which opens with O_CREAT|O_EXCL: a file
+ * nobody else can have made or swapped (TMPDIR is sticky, or ours).  That
+ * saves a mktemp, a process start that costs as much as the rest of the
+ * script on a busy host.  noclobber still opens a name that exists and is
+ * not a regular file (a FIFO someone left could block us), so a name that
+ * exists in any form, or a link, is left alone, and so is a failed
+ * create: the script then falls back to mktemp.  `true` takes the
+ * redirection, not `:`: a failed redirection on a special builtin ends a
+ * POSIX shell.  A file rather than a folder: one process (and, on the
+ * agent's side, one syscall) fewer; the name keeps "mitogen-agent".
  *
  * Lines before the first marker (a chatty shell profile) are skipped.
  * Everything here is a pure state machine over bytes, driven by the
@@ -64,7 +74,9 @@ static const char first_stage[] =
         "umask 77;z=-;command -v gzip >/dev/null&&z=gz;"
         "k=/proc/sys/kernel;{ read s<$k/ostype&&read m<$k/arch;} 2>/dev/null||s=`uname -sm` m=;"
         "echo MGSTAGE1 1 $s $m $z nocache;"
-        "f=`mktemp ${TMPDIR:-/tmp}/mitogen-agent.XXXXXX`||exit 1;chmod 700 $f&"
+        "t=${TMPDIR:-/tmp}/mitogen-agent;f=$t.$$;set -C;"
+        "{ [ ! -e $f ]&&[ ! -h $f ]&&true>$f;} 2>/dev/null||f=`mktemp $t.XXXXXX`||exit 1;"
+        "set +C;chmod 700 $f&"
         "read n c;"
         "if [ \"$c\" = gz ];then head -c $n|gzip -dc;else head -c $n;fi>$f&&"
         "wait $!&&echo MGSTAGE2&&exec $f " MG_BOOTSTRAP_RM_FLAG ";rm -f $f;exit 1";
