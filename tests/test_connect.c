@@ -554,8 +554,9 @@ TEST(fork_from_master)
 }
 
 /* A new child's handlers go back to the defaults, ignored signals stay
- * ignored (SIGPIPE too, unless the child is about to exec), and its mask
- * is empty: checked in a plain fork of the test. */
+ * ignored (SIGPIPE too, unless the child is about to exec; every one for
+ * a command of the exec service), and its mask is empty: checked in a
+ * plain fork of the test. */
 TEST(new_children_reset_handlers_and_keep_ignored_signals)
 {
 	int status;
@@ -572,17 +573,25 @@ TEST(new_children_reset_handlers_and_keep_ignored_signals)
 		signal(SIGPIPE, SIG_IGN);
 		sigfillset(&all);
 		sigprocmask(SIG_BLOCK, &all, NULL);
-		mg__spawn_reset_signals(false);
+		mg__spawn_reset_signals(0);
 		sig_state(&a, &b, &c);
 		sigaction(SIGPIPE, NULL, &sa);
 		bad |= a | (!b << 1) | (c << 2) | ((sa.sa_handler != SIG_IGN) << 3);
 		sigprocmask(SIG_SETMASK, NULL, &mask);
 		bad |= sigismember(&mask, SIGUSR1) << 4;
 		set_test_signals();
-		mg__spawn_reset_signals(true);
+		mg__spawn_reset_signals((uint64_t)1 << (SIGPIPE - 1));
 		sig_state(&a, &b, &c);
 		sigaction(SIGPIPE, NULL, &sa);
 		bad |= ((a | !b | c) << 5) | ((sa.sa_handler != SIG_DFL) << 6);
+		set_test_signals();
+		signal(SIGPIPE, SIG_IGN);
+		mg__spawn_reset_signals(~(uint64_t)0);
+		sig_state(&a, &b, &c);
+		sigaction(SIGPIPE, NULL, &sa);
+		sigprocmask(SIG_SETMASK, NULL, &mask);
+		/* An exit status has 8 bits: one for this whole case. */
+		bad |= (a | b | c | (sa.sa_handler != SIG_DFL) | sigismember(&mask, SIGUSR1)) << 7;
 		_exit(bad);
 	}
 	CHECK_EQ(waitpid(pid, &status, 0), pid);

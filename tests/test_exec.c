@@ -305,6 +305,62 @@ TEST(environment_and_working_directory)
 	done(c);
 }
 
+/* Runs `echo ok` in c; false when it does not end within 10 s. */
+static bool echo_ok_within(struct mg_context *c)
+{
+	struct mg_exec_pending *pend;
+	struct mg_exec_result res;
+	struct mg_exec_opts o;
+	bool ok;
+
+	mg_exec_opts_init(&o);
+	o.command = "echo ok";
+	CHECK_OK(mg_exec_run_start(c, &o, 1024, &pend, NULL, 0));
+	ok = mg_exec_run_wait(pend, 10000, &res) == 0;
+	if (ok)
+		CHECK_STR(res.out, "ok\n");
+	mg_exec_result_fini(&res);
+	mg_exec_pending_free(pend);
+	return ok;
+}
+
+TEST(a_fork_of_a_context_that_ran_commands_runs_commands)
+{
+	struct mg_context *c = child(), *forks[8];
+	struct mg_connect_opts co;
+	int i;
+
+	/* The service's threads now idle in c, the control thread waiting
+	 * on its condition variable, the loop in epoll_wait; each fork of c
+	 * (made on c's broker thread, at any moment of theirs, busy or not)
+	 * must start its own and run commands.  Before the fork handlers,
+	 * the first command in a fork hung. */
+	CHECK(echo_ok_within(c));
+	mg_connect_opts_init(&co, MG_METHOD_FORK);
+	co.via = c;
+	for (i = 0; i < 8; i++) {
+		struct mg_exec_pending *busy;
+		struct mg_exec_opts o;
+		struct mg_exec_result res;
+
+		/* Keep c's exec threads busy while the fork is made. */
+		mg_exec_opts_init(&o);
+		o.command = "true";
+		CHECK_OK(mg_exec_run_start(c, &o, 1024, &busy, NULL, 0));
+		CHECK_OK(mg_connect(r, &co, &forks[i]));
+		CHECK_OK(mg_exec_run_wait(busy, 10000, &res));
+		mg_exec_result_fini(&res);
+		mg_exec_pending_free(busy);
+		if (!echo_ok_within(forks[i])) {
+			printf("    the command in fork %d hung\n", i);
+			CHECK(false);
+		}
+	}
+	for (i = 0; i < 8; i++)
+		mg_context_free(forks[i]);
+	done(c);
+}
+
 TEST(start_failures_carry_the_remote_errno)
 {
 	struct mg_context *c = child();

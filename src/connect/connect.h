@@ -103,10 +103,13 @@ struct mg_spawn {
  * (the broker's). */
 int mg__spawn(struct mg_spawn *sp);
 
-/* Resets signal handlers that call functions to SIG_DFL (keeping ignored
- * ones ignored, but SIGPIPE back to default when reset_pipe) and empties
- * the signal mask.  For new children only.  Thread: the only one. */
-void mg__spawn_reset_signals(bool reset_pipe);
+/* Resets signal handlers that call functions to SIG_DFL, and ignored
+ * signals whose bit (1 << (n - 1) for signal n) is in unignore too, and
+ * empties the signal mask.  Plain system calls only: for a new child
+ * between clone or fork and exec.  Thread: the only one.  The exec
+ * service's children share it (declared again in services/svc.h, the one
+ * header the services see). */
+void mg__spawn_reset_signals(uint64_t unignore);
 
 /* Closes the channel pair and the stderr pipe of a launch that failed;
  * entries already -1 (handed on or never made) are skipped. */

@@ -64,7 +64,7 @@ static void fork_child(int chan, int err, pid_t parent, const struct mg_boot *bo
 	close_from_3();
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
 		_exit(127);
-	mg__spawn_reset_signals(false);
+	mg__spawn_reset_signals(0);
 	mg__agent_forget();
 	mg__via_forget();
 	/* Output the parent had buffered is the parent's to write. */

@@ -86,7 +86,7 @@ static bool signal_masks(uint64_t *ignp, uint64_t *cgtp)
 	return status_mask(buf, "\nSigIgn:\t", ignp) && status_mask(buf, "\nSigCgt:\t", cgtp);
 }
 
-void mg__spawn_reset_signals(bool reset_pipe)
+void mg__spawn_reset_signals(uint64_t unignore)
 {
 	struct sigaction sa, dfl;
 	uint64_t ign = 0, cgt = ~(uint64_t)0;
@@ -102,17 +102,17 @@ void mg__spawn_reset_signals(bool reset_pipe)
 	 * /proc every signal is asked about. */
 	for (sig = 1; sig < NSIG && sig <= 64; sig++) {
 		uint64_t bit = (uint64_t)1 << (sig - 1);
-		bool pipe = reset_pipe && (sig == SIGPIPE || sig == SIGXFSZ);
+		bool back = (unignore & bit) != 0;
 
 		/* The C library's own (SIGCANCEL, SIGSETXID) are not ours. */
 		if (sig >= 32 && sig < SIGRTMIN)
 			continue;
-		if (known && !(cgt & bit) && !(pipe && (ign & bit)))
+		if (known && !(cgt & bit) && !(back && (ign & bit)))
 			continue;
 		if (!known) {
 			if (sigaction(sig, NULL, &sa) != 0 || sa.sa_handler == SIG_DFL)
 				continue;
-			if (sa.sa_handler == SIG_IGN && !pipe)
+			if (sa.sa_handler == SIG_IGN && !back)
 				continue;
 		}
 		sigaction(sig, &dfl, NULL);
@@ -168,7 +168,7 @@ static int child_main(void *arg)
 	/* Fds other threads opened without O_CLOEXEC must not leak in; the
 	 * exec fd itself must survive until exec, so mark rather than close. */
 	syscall(SYS_close_range, 3u, ~0u, MG_CLOSE_RANGE_CLOEXEC);
-	mg__spawn_reset_signals(true);
+	mg__spawn_reset_signals((uint64_t)1 << (SIGPIPE - 1) | (uint64_t)1 << (SIGXFSZ - 1));
 	if (sp->exec_fd >= 0) {
 		syscall(SYS_execveat, sp->exec_fd, "", sp->argv, sp->envp, AT_EMPTY_PATH);
 		if (errno == ENOSYS)

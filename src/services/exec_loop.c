@@ -440,6 +440,27 @@ static void kill_all_at_exit(void)
 	pthread_mutex_unlock(&lock);
 }
 
+/* A fork of a context (mg_fork through it) has only the forking thread:
+ * lock must not stay held by one of the threads here that it lacks, and
+ * ctl_cond still counts the control thread waiting on it, a waiter that
+ * glibc's pthread_cond_signal() would wait for for ever.  The forking
+ * thread holds lock across the fork; the child makes ctl_cond anew. */
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&lock);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&lock);
+}
+
+static void fork_child(void)
+{
+	pthread_cond_init(&ctl_cond, NULL);
+	pthread_mutex_unlock(&lock);
+}
+
 /* Called locked, once per process (a fork of a context that had started
  * them has the state but not the threads: it starts its own, and leaves
  * the parent's fds alone, since a forked context may have reused them).
@@ -448,6 +469,7 @@ static void kill_all_at_exit(void)
 static int start(void)
 {
 	static pid_t ctl_pid, atexit_pid;
+	static bool atfork; /* the handlers are a fork's too */
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &wake_watch};
 	int rc;
 
@@ -469,6 +491,11 @@ static int start(void)
 		goto fail;
 	if (atexit_pid == 0)
 		atexit(kill_all_at_exit);
+	/* Registered after the library's own locks (forklock.c, at load), so
+	 * lock is taken first: a thread holding it may go on to take those
+	 * (mg_select_add() may log), none holding those takes it. */
+	if (!atfork && pthread_atfork(fork_prepare, fork_parent, fork_child) == 0)
+		atfork = true;
 	atexit_pid = getpid();
 	started_pid = getpid();
 	return 0;

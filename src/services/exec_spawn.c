@@ -289,19 +289,12 @@ static int child_main(void *arg)
 	struct child_args *a = arg;
 	const struct exec_spec *s = a->s;
 	int in_r = a->in_r, out_w = a->out_w, err_w = a->err_w;
-	struct sigaction sa;
-	sigset_t none;
-	int sig, fd;
+	int fd;
 
 	/* The context may block or ignore signals for its own threads; a
 	 * command starts with the defaults, as from a shell.  Every signal is
 	 * blocked until then, so no handler of the context's runs here. */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	for (sig = 1; sig < NSIG; sig++)
-		sigaction(sig, &sa, NULL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	mg__spawn_reset_signals(~(uint64_t)0);
 	if (setsid() < 0)
 		child_fail(a, STAGE_SETUP);
 	if (a->pts != NULL) {

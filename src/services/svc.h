@@ -1,7 +1,8 @@
 /*
  * svc.h: what the exec and files services share.  Like every service they
  * are written against include/mitogen.h alone; this header holds only
- * helpers of their own (threads, errno texts, a hash, spec maps) and the
+ * helpers of their own (threads, errno texts, a hash, spec maps, the signal
+ * reset their children share with connect/spawn.c) and the
  * tags of their wire messages, which docs/PROTOCOL.md describes.
  */
 #ifndef MG_SVC_H
@@ -46,6 +47,11 @@ enum {
 	FILE_FINAL = 2,  /* status: [2, code, message]; code 0 means committed */
 	FILE_RESULT = 3, /* fanout status, after FINAL: [3, id, code, message, hash] */
 };
+
+/* Resets every signal to SIG_DFL (unignore ~0) and empties the mask, for
+ * a command's child before exec.  Defined in connect/spawn.c, which starts
+ * contexts' children the same way; connect.h has the full contract. */
+void mg__spawn_reset_signals(uint64_t unignore);
 
 /* Runs fn(arg) on a new detached thread.  0 or -errno.  Thread: any. */
 int mg__svc_thread(void *(*fn)(void *), void *arg);
