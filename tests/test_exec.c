@@ -277,6 +277,35 @@ TEST(runs_started_together_and_waited_for)
 	done(c);
 }
 
+/* Commands that end at once, many in flight: the context hands each job to
+ * its loop while the loop ends and frees earlier ones.  (The hand-over read
+ * the job after letting go of it: now and then, under ASan, a
+ * use-after-free that took the context down, its calls ending with
+ * MG_EDISCONNECT.) */
+TEST(short_commands_end_while_more_are_handed_over)
+{
+	struct mg_context *c = child();
+	const char *argv[] = {"true", NULL};
+	struct mg_exec_pending *p[64];
+	struct mg_exec_result res;
+	struct mg_exec_opts o;
+	int round, i;
+
+	mg_exec_opts_init(&o);
+	o.argv = argv;
+	for (round = 0; round < 4; round++) {
+		for (i = 0; i < 64; i++)
+			CHECK_OK(mg_exec_run_start(c, &o, 64, &p[i], NULL, 0));
+		for (i = 0; i < 64; i++) {
+			CHECK_OK(mg_exec_run_wait(p[i], -1, &res));
+			CHECK_EQ(res.status.exit_code, 0);
+			mg_exec_result_fini(&res);
+			mg_exec_pending_free(p[i]);
+		}
+	}
+	done(c);
+}
+
 TEST(environment_and_working_directory)
 {
 	struct mg_context *c = child();

@@ -71,6 +71,7 @@ struct mg_conn {
 	pid_t pid;
 	int pidfd;
 	bool reaped;
+	bool killed; /* this side sent the SIGKILL */
 	int status;
 	bool posted; /* a launch command was posted to the broker */
 	bool done;   /* the broker will not touch this again */
@@ -145,6 +146,7 @@ static void kill_locked(struct mg_conn *k)
 {
 	if (k->reaped || k->pid <= 0)
 		return;
+	k->killed = true;
 	if (k->pidfd < 0 || syscall(SYS_pidfd_send_signal, k->pidfd, SIGKILL, NULL, 0) != 0)
 		kill(k->pid, SIGKILL);
 }
@@ -249,6 +251,8 @@ static bool marker_read(struct mg_conn *k);
 /* The child exited (or may have): reap it without blocking. */
 static void try_reap(struct mg_conn *k)
 {
+	char how[96];
+	bool killed;
 	int status;
 	pid_t w;
 
@@ -263,12 +267,16 @@ static void try_reap(struct mg_conn *k)
 	mark_reaped(k, status);
 	if (k->connecting && k->chan_w.fd >= 0)
 		marker_read(k); /* a marker written just before exiting still counts */
-	if (k->connecting) {
-		char how[96];
-
-		mg__proc_describe(status, how, sizeof(how));
+	mg__proc_describe(status, how, sizeof(how));
+	pthread_mutex_lock(&k->lock);
+	killed = k->killed;
+	pthread_mutex_unlock(&k->lock);
+	if (k->connecting)
 		conn_fail(k, MG_ECONNECT, "the program %s before it was ready", how);
-	}
+	else if (status != 0 && !killed && k->c != NULL)
+		/* Its calls end with a bare disconnect; this says why (a
+		 * sanitizer's report, say, went to its stderr: INFO records). */
+		mg__warn("%s: the context's process ended: %s", k->name, how);
 	err_close(k);
 	pty_close(k);
 	conn_maybe_free(k);

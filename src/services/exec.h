@@ -97,7 +97,8 @@ int mg__exec_loop_start(void);
  * receivers; the loop takes one reference, the control thread another
  * (acknowledgements, kill requests, the caller going away).  A job whose
  * control cannot be watched is killed, so it never runs unwatched.  Takes
- * the caller's reference.  Thread: any. */
+ * the caller's reference: j may be freed before this returns, so neither
+ * it nor its caller touches j after the hand-over.  Thread: any. */
 void mg__exec_loop_add(struct exec_job *j);
 
 /* Wakes the loop to look at paused jobs again.  Thread: any. */

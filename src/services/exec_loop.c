@@ -523,6 +523,8 @@ int mg__exec_loop_start(void)
 
 void mg__exec_loop_add(struct exec_job *j)
 {
+	bool timed;
+
 	pthread_mutex_lock(&lock);
 	j->deadline = j->spec.timeout_ms > 0 ? now_ms() + j->spec.timeout_ms : 0;
 	if (mg_select_add(ctl_sel, j->ctl_rx) == 0) {
@@ -548,8 +550,12 @@ void mg__exec_loop_add(struct exec_job *j)
 	if (loop_head != NULL)
 		loop_head->prev = j;
 	loop_head = j;
+	/* Read before the unlock: from then on the job is the loop's and the
+	 * control thread's, and a short command may be over and freed before
+	 * this thread runs again. */
+	timed = j->deadline != 0 || j->polled;
 	pthread_mutex_unlock(&lock);
 	/* The loop's next wait then counts this job's timers. */
-	if (j->deadline != 0 || j->polled)
+	if (timed)
 		poke(wake_fd);
 }
