@@ -149,14 +149,16 @@ int mg__file_sink_open_store(struct file_sink *k, char *err, size_t errsize)
 	const char *dir = getenv("TMPDIR");
 	char tmpl[PATH_MAX];
 	int rc = 0;
+	size_t n;
 
 	memset(k, 0, sizeof(*k));
 	k->store = true;
 	if (dir == NULL || dir[0] == '\0')
 		dir = "/tmp";
-	if ((k->path = malloc(strlen(dir) + 16)) == NULL)
+	n = strlen(dir) + 16;
+	if ((k->path = malloc(n)) == NULL)
 		return -ENOMEM;
-	sprintf(k->path, "a store in %s", dir);
+	snprintf(k->path, n, "a store in %s", dir);
 	k->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (k->fd < 0 && errno != ENOENT && errno != EACCES) {
 		/* No O_TMPFILE on this filesystem: a named file, unlinked at
