@@ -1,0 +1,547 @@
+/*
+ * unpack.c: mitogen-unpack, the first thing a first stage runs on a target
+ * (src/connect/bootstrap.c).  The shell writes this program from one line
+ * of text with its own printf, so it must be tiny: no C library, no
+ * relocations, one segment.  It reads the agent from stdin, unpacks it and
+ * execs it, without gzip, head or any other tool of the target's.
+ *
+ * Input on fd 0, read exactly (nothing after it is touched: the agent's
+ * handshake follows right behind):
+ *   "MGP1", u32 kind, u32 payload length, u32 program length (little
+ *   endian), then the payload: the program itself (kind 0) or raw deflate
+ *   (RFC 1951) of the program after the x86 branch filter below (kind 1).
+ *
+ * It runs as "/ITS/PATH --mitogen-rm": it reads its own file and removes
+ * it at once, writes the program's image (below) to a memfd and execs
+ * that, so nothing is left on disk.  Without memfd_create (or /proc) it writes the program to its own
+ * name again (0700, O_EXCL) and execs it with --mitogen-rm, on which the
+ * agent removes it.  On a failure it says which step failed, with the
+ * errno, on stderr and exits 1.  (The cache's first stage does not use
+ * it: a miss there is rare and takes the program as it is.)
+ *
+ * The branch filter: x86 code is full of call/jmp rel32 (E8/E9) whose
+ * targets repeat as absolute addresses but not as relative ones.  The
+ * build tool (pack.c) replaced each rel32 whose top byte is 00 or FF with
+ * (rel32 + its end offset), folded into 25 bits and sign-extended, which
+ * keeps the top byte 00 or FF; a value outside that set was left as it
+ * was, and either way the 4 bytes were skipped.  Undoing it is the same
+ * walk with a subtraction.  It makes the deflate stream ~6% smaller.
+ *
+ * x86_64 Linux only, as the stock agent is.
+ */
+typedef unsigned char u8;
+typedef unsigned short u16;
+typedef unsigned int u32;
+typedef unsigned long usize;
+
+#define HEADER_LEN 16
+
+/* ------------------------------------------------------------------------ */
+/* System calls. */
+
+static long sys6(long nr, long a, long b, long c, long d, long e)
+{
+	long r;
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = 0; /* mmap's offset */
+
+	__asm__ volatile("syscall"
+	                 : "=a"(r)
+	                 : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+	                 : "rcx", "r11", "memory");
+	return r;
+}
+
+#define SYS(nr, a, b, c) sys6(nr, (long)(a), (long)(b), (long)(c), 0, 0)
+#define NR_read 0
+#define NR_write 1
+#define NR_open 2
+#define NR_close 3
+#define NR_mmap 9
+#define NR_execve 59
+#define NR_unlink 87
+#define NR_exit_group 231
+#define NR_memfd_create 319
+#define NR_execveat 322
+
+#define O_RDONLY 0
+#define O_WRONLY 01
+#define O_CREAT 0100
+#define O_EXCL 0200
+#define O_NOFOLLOW 0400000
+#define O_CLOEXEC 02000000
+#define MFD_CLOEXEC 1
+#define AT_EMPTY_PATH 0x1000
+
+static void put(const char *s)
+{
+	usize n = 0;
+
+	while (s[n] != '\0')
+		n++;
+	SYS(NR_write, 2, s, n);
+}
+
+/* Says what failed and ends: "mitogen-unpack: STEP failed (errno NNN)". */
+static __attribute__((noreturn)) void die(const char *step, long r)
+{
+	char num[] = "000)\n";
+	u32 e = (u32)-r % 1000;
+
+	num[0] = (char)(num[0] + e / 100);
+	num[1] = (char)(num[1] + e / 10 % 10);
+	num[2] = (char)(num[2] + e % 10);
+	put("mitogen-unpack: ");
+	put(step);
+	put(" failed (errno ");
+	put(num);
+	SYS(NR_exit_group, 1, 0, 0);
+	__builtin_unreachable();
+}
+
+/* Reads exactly n bytes from fd 0. */
+static void read_all(u8 *p, usize n)
+{
+	while (n > 0) {
+		long r = SYS(NR_read, 0, p, n);
+
+		if (r == -4) /* EINTR */
+			continue;
+		if (r <= 0)
+			die("reading the program", r < 0 ? r : -5);
+		p += r;
+		n -= (usize)r;
+	}
+}
+
+static long write_all(int fd, const u8 *p, usize n)
+{
+	while (n > 0) {
+		long r = SYS(NR_write, fd, p, n);
+
+		if (r == -4)
+			continue;
+		if (r <= 0)
+			return r < 0 ? r : -5;
+		p += r;
+		n -= (usize)r;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Inflate (RFC 1951), canonical Huffman codes decoded a bit at a time. */
+
+struct inflate {
+	const u8 *in, *in_end;
+	u32 bitbuf;
+	int bitcnt;
+	u8 *out;
+	usize pos, cap;
+	int bad;
+};
+
+#define FAST_BITS 9
+
+struct huffman {
+	u16 count[16]; /* codes of each length */
+	u16 sym[288];  /* symbols in code order */
+	/* The codes of up to FAST_BITS bits, by the next FAST_BITS input bits:
+	 * symbol | length << 9, or 0 for a longer code.  Four times faster
+	 * than the walk in huffman_decode alone. */
+	u16 fast[1 << FAST_BITS];
+};
+
+static u32 bits(struct inflate *s, int n)
+{
+	u32 v;
+
+	while (s->bitcnt < n) {
+		if (s->in == s->in_end) {
+			s->bad = 1;
+			return 0;
+		}
+		s->bitbuf |= (u32)*s->in++ << s->bitcnt;
+		s->bitcnt += 8;
+	}
+	v = s->bitbuf & ((1u << n) - 1);
+	s->bitbuf >>= n;
+	s->bitcnt -= n;
+	return v;
+}
+
+static void huffman_build(struct huffman *h, const u8 *lengths, int n)
+{
+	u16 next[16];
+	int i, len;
+
+	for (i = 0; i < 16; i++)
+		h->count[i] = 0;
+	for (i = 0; i < n; i++)
+		h->count[lengths[i]]++;
+	h->count[0] = 0;
+	next[1] = 0;
+	for (len = 1; len < 15; len++)
+		next[len + 1] = (u16)(next[len] + h->count[len]);
+	for (i = 0; i < n; i++)
+		if (lengths[i] != 0)
+			h->sym[next[lengths[i]]++] = (u16)i;
+	/* Input bits come least significant first, codes most significant
+	 * first: a code's entries sit at its bit-reversed value. */
+	int code = 0, index = 0;
+	for (i = 0; i < 1 << FAST_BITS; i++)
+		h->fast[i] = 0;
+	for (len = 1; len <= FAST_BITS; len++, code <<= 1)
+		for (int k = 0; k < h->count[len]; k++, code++, index++) {
+			int rev = 0;
+
+			for (int b = 0; b < len; b++)
+				rev |= (code >> b & 1) << (len - 1 - b);
+			for (; rev < 1 << FAST_BITS; rev += 1 << len)
+				h->fast[rev] = (u16)(h->sym[index] | len << 9);
+		}
+}
+
+/* The next symbol, or -1 for a code the table does not have.  Canonical
+ * codes of one length are consecutive: walk the lengths, keeping the first
+ * code of each and where its symbols start. */
+static int huffman_decode(struct inflate *s, const struct huffman *h)
+{
+	int code = 0, first = 0, index = 0;
+
+	while (s->bitcnt < FAST_BITS && s->in < s->in_end) {
+		s->bitbuf |= (u32)*s->in++ << s->bitcnt;
+		s->bitcnt += 8;
+	}
+	if (s->bitcnt >= FAST_BITS) {
+		u16 e = h->fast[s->bitbuf & ((1 << FAST_BITS) - 1)];
+
+		if (e != 0) {
+			s->bitbuf >>= e >> 9;
+			s->bitcnt -= e >> 9;
+			return e & 511;
+		}
+	}
+	for (int len = 1; len < 16; len++) {
+		code |= (int)bits(s, 1);
+		if (code - first < h->count[len])
+			return h->sym[index + code - first];
+		index += h->count[len];
+		first = (first + h->count[len]) << 1;
+		code <<= 1;
+	}
+	return -1;
+}
+
+/* Base and extra bits of length symbols 257.. and distance symbols 0..,
+ * made once: each group of four (two for distances) shares a count of
+ * extra bits, one more than the group before. */
+static u16 len_base[29], dist_base[30];
+static u8 len_extra[29], dist_extra[30];
+
+static void bases_make(void)
+{
+	u32 lb = 3, db = 1;
+
+	for (int i = 0; i < 30; i++) {
+		if (i < 29) {
+			len_extra[i] = (u8)(i < 8 ? 0 : (i - 4) / 4);
+			len_base[i] = (u16)lb;
+			lb += 1u << len_extra[i];
+		}
+		dist_extra[i] = (u8)(i < 4 ? 0 : (i - 2) / 2);
+		dist_base[i] = (u16)db;
+		db += 1u << dist_extra[i];
+	}
+	len_base[28] = 258;
+	len_extra[28] = 0;
+}
+
+static void inflate_codes(struct inflate *s, const struct huffman *lit,
+                          const struct huffman *dist)
+{
+	for (;;) {
+		int sym = huffman_decode(s, lit);
+		u32 len, d;
+
+		if (s->bad || sym < 0 || sym > 285) {
+			s->bad = 1;
+			return;
+		}
+		if (sym < 256) {
+			if (s->pos == s->cap) {
+				s->bad = 1;
+				return;
+			}
+			s->out[s->pos++] = (u8)sym;
+			continue;
+		}
+		if (sym == 256)
+			return;
+		len = len_base[sym - 257] + bits(s, len_extra[sym - 257]);
+		if ((sym = huffman_decode(s, dist)) < 0 || sym > 29) {
+			s->bad = 1;
+			return;
+		}
+		d = dist_base[sym] + bits(s, dist_extra[sym]);
+		if (s->bad || d > s->pos || len > s->cap - s->pos) {
+			s->bad = 1;
+			return;
+		}
+		while (len-- > 0) {
+			s->out[s->pos] = s->out[s->pos - d];
+			s->pos++;
+		}
+	}
+}
+
+static const u8 clen_order[19] = {16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15};
+
+static void inflate_dynamic(struct inflate *s)
+{
+	static struct huffman lit, dist;
+	u8 lengths[320];
+	int nlit = (int)bits(s, 5) + 257, ndist = (int)bits(s, 5) + 1, ncode = (int)bits(s, 4) + 4;
+	int i;
+
+	for (i = 0; i < 19; i++)
+		lengths[clen_order[i]] = i < ncode ? (u8)bits(s, 3) : 0;
+	huffman_build(&lit, lengths, 19);
+	for (i = 0; i < nlit + ndist;) {
+		int sym = huffman_decode(s, &lit), rep = 1;
+		u8 v = 0;
+
+		if (s->bad || sym < 0) {
+			s->bad = 1;
+			return;
+		}
+		if (sym < 16)
+			v = (u8)sym;
+		else if (sym == 16) {
+			if (i == 0) {
+				s->bad = 1;
+				return;
+			}
+			v = lengths[i - 1];
+			rep = 3 + (int)bits(s, 2);
+		} else
+			rep = sym == 17 ? 3 + (int)bits(s, 3) : 11 + (int)bits(s, 7);
+		if (i + rep > nlit + ndist) {
+			s->bad = 1;
+			return;
+		}
+		while (rep-- > 0)
+			lengths[i++] = v;
+	}
+	huffman_build(&lit, lengths, nlit);
+	huffman_build(&dist, lengths + nlit, ndist);
+	inflate_codes(s, &lit, &dist);
+}
+
+static void inflate_fixed(struct inflate *s)
+{
+	static struct huffman lit, dist;
+	u8 lengths[288];
+	int i;
+
+	for (i = 0; i < 288; i++)
+		lengths[i] = i < 144 ? 8 : i < 256 ? 9 : i < 280 ? 7 : 8;
+	huffman_build(&lit, lengths, 288);
+	for (i = 0; i < 30; i++)
+		lengths[i] = 5;
+	huffman_build(&dist, lengths, 30);
+	inflate_codes(s, &lit, &dist);
+}
+
+static void inflate_stored(struct inflate *s)
+{
+	u32 len;
+
+	s->bitbuf = 0; /* the rest of the current byte */
+	s->bitcnt = 0;
+	len = bits(s, 16);
+	if ((bits(s, 16) ^ 0xffff) != len || len > s->cap - s->pos) {
+		s->bad = 1;
+		return;
+	}
+	while (len-- > 0 && !s->bad)
+		s->out[s->pos++] = (u8)bits(s, 8);
+}
+
+static int inflate(struct inflate *s)
+{
+	int last;
+
+	bases_make();
+	do {
+		last = (int)bits(s, 1);
+		switch (bits(s, 2)) {
+		case 0:
+			inflate_stored(s);
+			break;
+		case 1:
+			inflate_fixed(s);
+			break;
+		case 2:
+			inflate_dynamic(s);
+			break;
+		default:
+			s->bad = 1;
+		}
+	} while (!last && !s->bad);
+	return s->bad || s->pos != s->cap ? -1 : 0;
+}
+
+/* Undoes pack.c's branch filter (see the top of this file). */
+static void unfilter(u8 *p, usize n)
+{
+	usize i = 0;
+
+	while (i + 5 <= n) {
+		if ((p[i] & 0xfe) != 0xe8) {
+			i++;
+			continue;
+		}
+		u32 v = p[i + 1] | (u32)p[i + 2] << 8 | (u32)p[i + 3] << 16 | (u32)p[i + 4] << 24;
+		if ((u8)((v >> 24) + 1) <= 1) {
+			v = (u32)((int)((v - (u32)(i + 5)) << 7) >> 7);
+			for (int k = 1; k <= 4; k++, v >>= 8)
+				p[i + k] = (u8)v;
+		}
+		i += 5;
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* Writing the program out and running it. */
+
+/* Makes path anew (it is this program's own file: the name is ours) and
+ * writes the program to it, 0700. */
+static void write_file(const char *path, const u8 *p, usize n)
+{
+	long fd, r;
+
+	SYS(NR_unlink, path, 0, 0);
+	fd = SYS(NR_open, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0700);
+	if (fd < 0)
+		die("creating its file", fd);
+	if ((r = write_all((int)fd, p, n)) != 0 || (r = SYS(NR_close, fd, 0, 0)) != 0) {
+		SYS(NR_unlink, path, 0, 0);
+		die("writing its file", r);
+	}
+}
+
+/* Runs the program from a memfd; returns only when that cannot be done.
+ * The writable fd is swapped for a read-only one first: some kernels
+ * refuse to exec a file open for writing (ETXTBSY). */
+static void run_from_memfd(const u8 *p, usize n, char **argv, char **envp)
+{
+	char path[] = "/proc/self/fd/..";
+	long fd = SYS(NR_memfd_create, "mitogen-agent", MFD_CLOEXEC, 0), ro;
+
+	if (fd < 0 || fd > 99 || write_all((int)fd, p, n) != 0)
+		return;
+	path[14] = (char)('0' + fd / 10);
+	path[15] = (char)('0' + fd % 10);
+	if ((ro = SYS(NR_open, path, O_RDONLY | O_CLOEXEC, 0)) >= 0) {
+		SYS(NR_close, fd, 0, 0);
+		fd = ro;
+	}
+	sys6(NR_execveat, fd, (long)"", (long)argv, (long)envp, AT_EMPTY_PATH);
+	SYS(NR_close, fd, 0, 0);
+}
+
+static u32 get_u32(const u8 *p)
+{
+	return p[0] | (u32)p[1] << 8 | (u32)p[2] << 16 | (u32)p[3] << 24;
+}
+
+/* Anonymous private memory, read-write. */
+static u8 *map(usize n)
+{
+	long p = sys6(NR_mmap, 0, (long)n + 1, 3, 0x22, -1);
+
+	if ((unsigned long)p > -4096ul)
+		die("allocating memory", p);
+	return (u8 *)p;
+}
+
+/* The program's image: the program, this unpacker (so that the agent can
+ * boot contexts of its own: src/connect/agent_image.c), and a trailer:
+ * "MGU1", u32 unpacker length, u32 program length, u32 0. */
+#define UNPACKER_MAX 8192
+#define TRAILER_LEN 16
+
+static void put_u32(u8 *p, u32 v)
+{
+	for (int k = 0; k < 4; k++, v >>= 8)
+		p[k] = (u8)v;
+}
+
+static int run(int argc, char **argv, char **envp)
+{
+	char *self = argv[0];
+	u8 header[HEADER_LEN], *in, *out;
+	u32 kind, zlen, len;
+	long fd, ulen;
+
+	if (argc != 2 || self[0] != '/')
+		die("usage: /ITS/PATH --mitogen-rm;", -22);
+	read_all(header, HEADER_LEN);
+	kind = get_u32(header + 4);
+	zlen = get_u32(header + 8);
+	len = get_u32(header + 12);
+	if (get_u32(header) != 0x3150474d /* "MGP1" */ || kind > 1 || (kind == 0 && zlen != len) ||
+	    len == 0 || (len | zlen) >= (1u << 28))
+		die("reading its header", -71);
+	out = map(len + UNPACKER_MAX + TRAILER_LEN);
+	in = kind == 0 ? out : map(zlen);
+	if ((fd = SYS(NR_open, self, O_RDONLY | O_CLOEXEC, 0)) < 0)
+		die("opening itself", fd);
+	ulen = SYS(NR_read, fd, out + len, UNPACKER_MAX);
+	SYS(NR_close, fd, 0, 0);
+	SYS(NR_unlink, self, 0, 0);
+	if (ulen <= 0 || ulen == UNPACKER_MAX)
+		die("reading itself", ulen);
+	read_all(in, zlen);
+	if (kind == 1) {
+		struct inflate s = {in, in + zlen, 0, 0, out, 0, len, 0};
+
+		if (inflate(&s) != 0)
+			die("unpacking", -74);
+		unfilter(out, len);
+	}
+	put_u32(out + len + ulen, 0x3155474d /* "MGU1" */);
+	put_u32(out + len + ulen + 4, (u32)ulen);
+	put_u32(out + len + ulen + 8, len);
+	put_u32(out + len + ulen + 12, 0);
+	len += (u32)ulen + TRAILER_LEN;
+	{
+		char *rm_argv[] = {self, argv[1], 0};
+
+		argv[1] = 0; /* the memfd has no file to remove */
+		run_from_memfd(out, len, argv, envp);
+		write_file(self, out, len);
+		long r = SYS(NR_execve, self, rm_argv, envp);
+		SYS(NR_unlink, self, 0, 0);
+		die("running the program", r);
+	}
+}
+
+#ifndef UNPACK_NO_START /* tests include this file for inflate() */
+/* The kernel's initial stack: argc, argv..., NULL, envp..., NULL. */
+__attribute__((used)) static void start_c(long *sp)
+{
+	int argc = (int)sp[0];
+	char **argv = (char **)(sp + 1);
+
+	SYS(NR_exit_group, run(argc, argv, argv + argc + 1), 0, 0);
+}
+
+__asm__(".globl _start\n"
+        "_start:\n"
+        "  mov %rsp, %rdi\n"
+        "  and $-16, %rsp\n"
+        "  call start_c\n");
+#endif
