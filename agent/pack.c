@@ -53,29 +53,33 @@ static void save(const char *path, const uint8_t *p, size_t len)
 	}
 }
 
-/* Each E8/E9 (call/jmp rel32) whose rel32 has a top byte of 00 or FF gets
- * the absolute form, folded into 25 bits and sign-extended (so its top
- * byte is still 00 or FF: unpack.c can tell it was changed); the 4 bytes
- * are skipped either way. */
+/* Each E8/E9 (call/jmp rel32) or 0F 80..8F (jcc rel32) whose rel32 has a
+ * top byte of 00 or FF gets the absolute form, folded into 25 bits and
+ * sign-extended (so its top byte is still 00 or FF: unpack.c can tell it
+ * was changed); the 4 bytes are skipped either way. */
 static void filter(uint8_t *p, size_t n)
 {
-	size_t i = 0;
+	size_t i = 0, at;
 
 	while (i + 5 <= n) {
 		uint32_t v;
 
-		if ((p[i] & 0xfe) != 0xe8) {
+		if ((p[i] & 0xfe) == 0xe8)
+			at = i + 1;
+		else if (p[i] == 0x0f && (p[i + 1] & 0xf0) == 0x80 && i + 6 <= n)
+			at = i + 2;
+		else {
 			i++;
 			continue;
 		}
-		v = p[i + 1] | (uint32_t)p[i + 2] << 8 | (uint32_t)p[i + 3] << 16 |
-		    (uint32_t)p[i + 4] << 24;
+		v = p[at] | (uint32_t)p[at + 1] << 8 | (uint32_t)p[at + 2] << 16 |
+		    (uint32_t)p[at + 3] << 24;
 		if ((uint8_t)((v >> 24) + 1) <= 1) {
-			v = (uint32_t)((int32_t)((v + (uint32_t)(i + 5)) << 7) >> 7);
-			for (int k = 1; k <= 4; k++, v >>= 8)
-				p[i + k] = (uint8_t)v;
+			v = (uint32_t)((int32_t)((v + (uint32_t)(at + 4)) << 7) >> 7);
+			for (int k = 0; k < 4; k++, v >>= 8)
+				p[at + k] = (uint8_t)v;
 		}
-		i += 5;
+		i = at + 4;
 	}
 }
 

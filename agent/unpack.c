@@ -19,13 +19,14 @@
  * errno, on stderr and exits 1.  (The cache's first stage does not use
  * it: a miss there is rare and takes the program as it is.)
  *
- * The branch filter: x86 code is full of call/jmp rel32 (E8/E9) whose
- * targets repeat as absolute addresses but not as relative ones.  The
- * build tool (pack.c) replaced each rel32 whose top byte is 00 or FF with
- * (rel32 + its end offset), folded into 25 bits and sign-extended, which
- * keeps the top byte 00 or FF; a value outside that set was left as it
- * was, and either way the 4 bytes were skipped.  Undoing it is the same
- * walk with a subtraction.  It makes the deflate stream ~6% smaller.
+ * The branch filter: x86 code is full of call/jmp/jcc rel32 (E8, E9,
+ * 0F 80..8F) whose targets repeat as absolute addresses but not as
+ * relative ones.  The build tool (pack.c) replaced each rel32 whose top
+ * byte is 00 or FF with (rel32 + its end offset), folded into 25 bits and
+ * sign-extended, which keeps the top byte 00 or FF; a value outside that
+ * set was left as it was, and either way the 4 bytes were skipped.
+ * Undoing it is the same walk with a subtraction.  It makes the deflate
+ * stream ~7% smaller.
  *
  * x86_64 Linux only, as the stock agent is.
  */
@@ -109,7 +110,7 @@ static void read_all(u8 *p, usize n)
 		if (r == -4) /* EINTR */
 			continue;
 		if (r <= 0)
-			die("reading the program", r < 0 ? r : -5);
+			die("read", r < 0 ? r : -5);
 		p += r;
 		n -= (usize)r;
 	}
@@ -128,6 +129,11 @@ static long write_all(int fd, const u8 *p, usize n)
 		n -= (usize)r;
 	}
 	return 0;
+}
+
+static u32 get_u32(const u8 *p)
+{
+	return p[0] | (u32)p[1] << 8 | (u32)p[2] << 16 | (u32)p[3] << 24;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -396,20 +402,24 @@ static int inflate(struct inflate *s)
 /* Undoes pack.c's branch filter (see the top of this file). */
 static void unfilter(u8 *p, usize n)
 {
-	usize i = 0;
+	usize i = 0, at;
 
 	while (i + 5 <= n) {
-		if ((p[i] & 0xfe) != 0xe8) {
+		if ((p[i] & 0xfe) == 0xe8)
+			at = i + 1;
+		else if (p[i] == 0x0f && (p[i + 1] & 0xf0) == 0x80 && i + 6 <= n)
+			at = i + 2;
+		else {
 			i++;
 			continue;
 		}
-		u32 v = p[i + 1] | (u32)p[i + 2] << 8 | (u32)p[i + 3] << 16 | (u32)p[i + 4] << 24;
+		u32 v = get_u32(p + at);
 		if ((u8)((v >> 24) + 1) <= 1) {
-			v = (u32)((int)((v - (u32)(i + 5)) << 7) >> 7);
-			for (int k = 1; k <= 4; k++, v >>= 8)
-				p[i + k] = (u8)v;
+			v = (u32)((int)((v - (u32)(at + 4)) << 7) >> 7);
+			for (int k = 0; k < 4; k++, v >>= 8)
+				p[at + k] = (u8)v;
 		}
-		i += 5;
+		i = at + 4;
 	}
 }
 
@@ -425,36 +435,24 @@ static void write_file(const char *path, const u8 *p, usize n)
 	SYS(NR_unlink, path, 0, 0);
 	fd = SYS(NR_open, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0700);
 	if (fd < 0)
-		die("creating its file", fd);
+		die("create", fd);
 	if ((r = write_all((int)fd, p, n)) != 0 || (r = SYS(NR_close, fd, 0, 0)) != 0) {
 		SYS(NR_unlink, path, 0, 0);
-		die("writing its file", r);
+		die("write", r);
 	}
 }
 
-/* Runs the program from a memfd; returns only when that cannot be done.
- * The writable fd is swapped for a read-only one first: some kernels
- * refuse to exec a file open for writing (ETXTBSY). */
+/* Runs the program from a memfd; returns only when that cannot be done
+ * (then the caller falls back to a file).  A kernel that refuses to exec
+ * a file still open for writing (ETXTBSY) takes the fallback too. */
 static void run_from_memfd(const u8 *p, usize n, char **argv, char **envp)
 {
-	char path[] = "/proc/self/fd/..";
-	long fd = SYS(NR_memfd_create, "mitogen-agent", MFD_CLOEXEC, 0), ro;
+	long fd = SYS(NR_memfd_create, "mitogen-agent", MFD_CLOEXEC, 0);
 
-	if (fd < 0 || fd > 99 || write_all((int)fd, p, n) != 0)
+	if (fd < 0 || write_all((int)fd, p, n) != 0)
 		return;
-	path[14] = (char)('0' + fd / 10);
-	path[15] = (char)('0' + fd % 10);
-	if ((ro = SYS(NR_open, path, O_RDONLY | O_CLOEXEC, 0)) >= 0) {
-		SYS(NR_close, fd, 0, 0);
-		fd = ro;
-	}
 	sys6(NR_execveat, fd, (long)"", (long)argv, (long)envp, AT_EMPTY_PATH);
 	SYS(NR_close, fd, 0, 0);
-}
-
-static u32 get_u32(const u8 *p)
-{
-	return p[0] | (u32)p[1] << 8 | (u32)p[2] << 16 | (u32)p[3] << 24;
 }
 
 /* Anonymous private memory, read-write. */
@@ -463,7 +461,7 @@ static u8 *map(usize n)
 	long p = sys6(NR_mmap, 0, (long)n + 1, 3, 0x22, -1);
 
 	if ((unsigned long)p > -4096ul)
-		die("allocating memory", p);
+		die("mmap", p);
 	return (u8 *)p;
 }
 
@@ -487,29 +485,29 @@ static int run(int argc, char **argv, char **envp)
 	long fd, ulen;
 
 	if (argc != 2 || self[0] != '/')
-		die("usage: /ITS/PATH --mitogen-rm;", -22);
+		die("usage: /PATH --mitogen-rm;", -22);
 	read_all(header, HEADER_LEN);
 	kind = get_u32(header + 4);
 	zlen = get_u32(header + 8);
 	len = get_u32(header + 12);
 	if (get_u32(header) != 0x3150474d /* "MGP1" */ || kind > 1 || (kind == 0 && zlen != len) ||
 	    len == 0 || (len | zlen) >= (1u << 28))
-		die("reading its header", -71);
+		die("header", -71);
 	out = map(len + UNPACKER_MAX + TRAILER_LEN);
 	in = kind == 0 ? out : map(zlen);
 	if ((fd = SYS(NR_open, self, O_RDONLY | O_CLOEXEC, 0)) < 0)
-		die("opening itself", fd);
+		die("open self", fd);
 	ulen = SYS(NR_read, fd, out + len, UNPACKER_MAX);
 	SYS(NR_close, fd, 0, 0);
 	SYS(NR_unlink, self, 0, 0);
 	if (ulen <= 0 || ulen == UNPACKER_MAX)
-		die("reading itself", ulen);
+		die("read self", ulen);
 	read_all(in, zlen);
 	if (kind == 1) {
 		struct inflate s = {in, in + zlen, 0, 0, out, 0, len, 0};
 
 		if (inflate(&s) != 0)
-			die("unpacking", -74);
+			die("inflate", -74);
 		unfilter(out, len);
 	}
 	put_u32(out + len + ulen, 0x3155474d /* "MGU1" */);
@@ -525,7 +523,7 @@ static int run(int argc, char **argv, char **envp)
 		write_file(self, out, len);
 		long r = SYS(NR_execve, self, rm_argv, envp);
 		SYS(NR_unlink, self, 0, 0);
-		die("running the program", r);
+		die("exec", r);
 	}
 }
 

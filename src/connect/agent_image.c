@@ -8,12 +8,22 @@
  * first stage does) or when it never had one (a memfd).  It is opened on
  * first need rather than at start, which keeps a child's start-up to the
  * minimum; the answer is the same.
+ *
+ * mitogen-unpack (agent/unpack.c), which a first stage writes and runs,
+ * travels with the agent so that any context can boot contexts of its
+ * own: a running agent's image is the program, then the unpacker, then a
+ * 16-byte trailer ("MGU1", u32 unpacker length, u32 program length, u32 0,
+ * little endian).  The unpacker appends itself so on a target; the library
+ * builds the same image for the memfd its local children run from.  The
+ * kernel loads an ELF file by its program headers: bytes after them are
+ * never seen.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,11 +33,16 @@
 static pthread_mutex_t *const lock = &mg__fork_locks[MG_FORK_LOCK_AGENT];
 static int cached_fd = -1;
 
+#define TRAILER_LEN 16
+#define TRAILER_MAGIC 0x3155474du /* "MGU1" */
+
 #ifndef MG_NO_EMBEDDED_AGENT
 
 /* Weak, so a build without the blob links and reports MG_ECONNECT. */
 extern const uint8_t mg__agent_start[] __attribute__((weak));
 extern const uint8_t mg__agent_end[] __attribute__((weak));
+extern const uint8_t mg__unpack_start[] __attribute__((weak));
+extern const uint8_t mg__unpack_end[] __attribute__((weak));
 
 int mg__agent_image(const uint8_t **datap, size_t *lenp)
 {
@@ -40,10 +55,81 @@ int mg__agent_image(const uint8_t **datap, size_t *lenp)
 	return 0;
 }
 
+int mg__unpack_image(const uint8_t **datap, size_t *lenp)
+{
+	const uint8_t *start = mg__unpack_start, *end = mg__unpack_end;
+
+	if (start == NULL || end <= start)
+		return MG_ECONNECT;
+	*datap = start;
+	*lenp = (size_t)(end - start);
+	return 0;
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+/* The agent, the unpacker and the trailer in one buffer, made once; what
+ * local children run. */
+static int full_image(uint8_t **datap, size_t *lenp)
+{
+	static uint8_t *full;
+	static size_t full_len;
+	const uint8_t *a, *u;
+	size_t alen, ulen;
+	int r;
+
+	if (full == NULL) {
+		if ((r = mg__agent_image(&a, &alen)) != 0 || (r = mg__unpack_image(&u, &ulen)) != 0)
+			return r;
+		if ((full = mg__malloc(alen + ulen + TRAILER_LEN)) == NULL)
+			return -ENOMEM;
+		memcpy(full, a, alen);
+		memcpy(full + alen, u, ulen);
+		put_le32(full + alen + ulen, TRAILER_MAGIC);
+		put_le32(full + alen + ulen + 4, (uint32_t)ulen);
+		put_le32(full + alen + ulen + 8, (uint32_t)alen);
+		put_le32(full + alen + ulen + 12, 0);
+		full_len = alen + ulen + TRAILER_LEN;
+	}
+	*datap = full;
+	*lenp = full_len;
+	return 0;
+}
+
 #else
 
-static const uint8_t *self_data;
-static size_t self_len;
+static uint32_t get_le32(const uint8_t *p)
+{
+	return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static const uint8_t *self_data, *unpack_data;
+static size_t self_len, unpack_len;
+
+/* Splits the mapped image at its trailer, where it has one (a first stage
+ * or a library started it); an agent started some other way has no
+ * unpacker and cannot boot through a first stage. */
+static void split_image(const uint8_t *p, size_t n)
+{
+	const uint8_t *t = p + n - TRAILER_LEN;
+	uint32_t ulen, alen;
+
+	self_data = p;
+	self_len = n;
+	if (n < TRAILER_LEN || get_le32(t) != TRAILER_MAGIC)
+		return;
+	ulen = get_le32(t + 4);
+	alen = get_le32(t + 8);
+	if ((uint64_t)ulen + alen + TRAILER_LEN != n)
+		return;
+	self_len = alen;
+	unpack_data = p + alen;
+	unpack_len = ulen;
+}
 
 /* Opens this very executable read-only. */
 static int open_self(void)
@@ -71,10 +157,8 @@ int mg__agent_image(const uint8_t **datap, size_t *lenp)
 		r = -EIO;
 	else if ((p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED)
 		r = -errno;
-	else {
-		self_data = p;
-		self_len = (size_t)st.st_size;
-	}
+	else
+		split_image(p, (size_t)st.st_size);
 	close(fd);
 out:
 	if (r == 0) {
@@ -83,6 +167,21 @@ out:
 	}
 	pthread_mutex_unlock(lock);
 	return r;
+}
+
+int mg__unpack_image(const uint8_t **datap, size_t *lenp)
+{
+	const uint8_t *d;
+	size_t n;
+	int r;
+
+	if ((r = mg__agent_image(&d, &n)) != 0)
+		return r;
+	if (unpack_data == NULL)
+		return MG_ECONNECT;
+	*datap = unpack_data;
+	*lenp = unpack_len;
+	return 0;
 }
 
 #endif
@@ -179,10 +278,10 @@ int mg__agent_memfd(void)
 		fd = -errno;
 #else
 	{
-		const uint8_t *data;
+		uint8_t *data;
 		size_t len;
 
-		if ((fd = mg__agent_image(&data, &len)) != 0)
+		if ((fd = full_image(&data, &len)) != 0)
 			goto out;
 		fd = make_memfd(data, len);
 		if (fd == -ENOSYS || fd == -EINVAL)

@@ -4,43 +4,43 @@
  * there (ssh, sudo, or a local shell for tests).
  *
  * The first stage is a short sh script passed on the command line.  It
- * needs only sh, head, uname, mktemp, chmod (and gzip when present):
+ * needs only sh and chmod (uname where /proc/sys/kernel lacks the arch,
+ * mktemp when its own file name is taken):
  *
- *   1. it prints "MGSTAGE1 1 <uname -sm> <gz|-> nocache";
- *   2. the master answers "<length> <gz|raw>\n" and the program's bytes,
- *      which `head -c` copies (through `gzip -dc` when compressed) into a
+ *   1. it prints "MGSTAGE1 2 <os> <arch> nocache";
+ *   2. the master answers with one line: mitogen-unpack (agent/unpack.c,
+ *      ~3.7 KB) as a printf format, its bytes as they are but for NUL,
+ *      newline, backslash and %, which are escaped; the shell's `read -r`
+ *      takes the line and its builtin printf writes the program into a
  *      file the shell made (O_EXCL, private under umask 077; see below);
- *   3. it prints "MGSTAGE2" and execs the file with --mitogen-rm, on which
- *      the agent deletes the file at once (on a failure, the shell does);
- *   4. the master sends the usual MGBOOT handshake and waits for MGREADY.
- *
- * The second marker is there because busybox's head reads stdin through
- * stdio, ahead of what it copies: bytes sent after the program could be
- * swallowed, so the handshake only goes once the copy is finished.  The
- * shell's `read` takes one byte at a time from a pipe or socket (POSIX),
- * so the length line never takes program bytes with it.
+ *   3. it execs that file with --mitogen-rm; the unpacker removes it at
+ *      once, reads its header and the agent (deflated after a branch
+ *      filter, ~61 KB) from stdin, exactly, and execs the agent from a
+ *      memfd (unpack.c has the details and the fallback);
+ *   4. the agent reads the MGBOOT handshake and answers MGREADY.
+ * The master sends the line, the packed agent and the handshake in one
+ * go: nothing on the way reads ahead (the shell's `read` takes one byte
+ * at a time from a pipe or socket, POSIX), so each reader gets its part.
+ * No tool of the target's runs but chmod, in the background while the
+ * line arrives: gzip and head are not needed, and each process start costs
+ * 5 ms on an idle VM here, 15 ms at load 20.
  *
  * With the cache option (mg_connect_opts.cache) the first stage is another
- * script, which also needs mkdir, mv and rmdir: it looks for the program
- * under ~/.cache/mitogen-c/<its SHA-256> (folder 0700).  On a hit it says
- * "hit" and execs it at once, so the master sends nothing but the
- * handshake (it skips uname too: the file is the one build there is, so
+ * script, which also needs mkdir, mv, rmdir, head and mktemp: it looks for
+ * the program under ~/.cache/mitogen-c/<its SHA-256> (folder 0700).  On a
+ * hit it says "hit" and execs it at once, so the master sends nothing but
+ * the handshake (it skips uname too: the file is the one build there is, so
  * only a home shared with another architecture could hold it there, and
  * then its exec fails with the shell's message).  On a miss it says
- * "miss", receives the program as above into a private folder beside the
- * cache, renames it into place (atomic: a concurrent first stage sees the
- * whole file or none) and execs it there, without --mitogen-rm.  Without
- * the option nothing is left on disk.
- *
- * The order is chosen for speed (each tool is a fork and exec, ~1 ms, far
- * more on a loaded host, 15-25 ms at load 20): the marker goes as early as
- * it can, with the OS and arch the shell's own `read` takes from
- * /proc/sys/kernel (arch since Linux 6.1; before it, or off Linux, one
- * uname for both fields), so the master's answer travels while mktemp
- * runs; chmod runs in the background beside head and gzip
- * (the file is private from its creation, writing it keeps the mode, and
- * `wait` joins chmod before the exec), so one round of process starts
- * stands between the marker and the exec.
+ * "miss", reads a length line and copies that many bytes with `head -c` (the
+ * agent's image as it runs, unpacker and trailer included, agent_image.c)
+ * into a private folder beside the cache, renames it into place (atomic: a
+ * concurrent first stage sees the whole file or none), says "MGSTAGE2" and
+ * execs it there.  The marker is there because busybox's head reads stdin
+ * through stdio, ahead of what it copies: the handshake only goes once the
+ * copy is finished.  A miss is rare, so it takes the plain image rather
+ * than a second unpacking path.  Without the option nothing is left on
+ * disk.
  *
  * The file: the shell makes it itself, TMPDIR/mitogen-agent.<its pid>,
  * under noclobber (`set -C`), which opens with O_CREAT|O_EXCL: a file
@@ -51,8 +51,9 @@
  * exists in any form, or a link, is left alone, and so is a failed
  * create: the script then falls back to mktemp.  `true` takes the
  * redirection, not `:`: a failed redirection on a special builtin ends a
- * POSIX shell.  A file rather than a folder: one process (and, on the
- * agent's side, one syscall) fewer; the name keeps "mitogen-agent".
+ * POSIX shell.  chmod runs in the background while the line arrives (the
+ * file is private from its creation, writing it keeps the mode, and `wait`
+ * joins chmod before the exec).
  *
  * Lines before the first marker (a chatty shell profile) are skipped.
  * Everything here is a pure state machine over bytes, driven by the
@@ -71,27 +72,23 @@
 
 /* No single quote in it: it goes on a command line inside '...'. */
 static const char first_stage[] =
-        "umask 77;z=-;command -v gzip >/dev/null&&z=gz;"
-        "k=/proc/sys/kernel;{ read s<$k/ostype&&read m<$k/arch;} 2>/dev/null||s=`uname -sm` m=;"
-        "echo MGSTAGE1 1 $s $m $z nocache;"
+        "umask 77;k=/proc/sys/kernel;{ read s<$k/ostype&&read m<$k/arch;} 2>/dev/null||s=`uname -sm` m=;"
+        "echo MGSTAGE1 2 $s $m nocache;"
         "t=${TMPDIR:-/tmp}/mitogen-agent;f=$t.$$;set -C;"
         "{ [ ! -e $f ]&&[ ! -h $f ]&&true>$f;} 2>/dev/null||f=`mktemp $t.XXXXXX`||exit 1;"
-        "set +C;chmod 700 $f&"
-        "read n c;"
-        "if [ \"$c\" = gz ];then head -c $n|gzip -dc;else head -c $n;fi>$f&&"
-        "wait $!&&echo MGSTAGE2&&exec $f " MG_BOOTSTRAP_RM_FLAG ";rm -f $f;exit 1";
+        "set +C;chmod 700 $f&IFS= read -r l;printf \"$l\">$f&&"
+        "wait $!&&exec $f " MG_BOOTSTRAP_RM_FLAG ";rm -f $f;exit 1";
 
 /* The caching first stage; %s is the program's hash.  No single quote. */
 static const char cache_stage_fmt[] =
-        "umask 77;c=$HOME/.cache/mitogen-c;f=$c/%s;[ -x $f ]&&echo MGSTAGE1 1 - - - hit&&exec $f;"
-        "z=-;command -v gzip >/dev/null&&z=gz;echo MGSTAGE1 1 `uname -sm` $z miss;"
+        "umask 77;c=$HOME/.cache/mitogen-c;f=$c/%s;[ -x $f ]&&echo MGSTAGE1 2 - - hit&&exec $f;"
+        "echo MGSTAGE1 2 `uname -sm` miss;"
         "mkdir -p $c&&chmod 700 $c&&d=`mktemp -d $c/.XXXXXX`||exit 1;g=$d/a;"
-        ":>$g&&chmod 700 $g||exit 1;read n k;"
-        "if [ \"$k\" = gz ];then head -c $n|gzip -dc;else head -c $n;fi>$g&&"
+        ":>$g&&chmod 700 $g||exit 1;read n;head -c $n>$g&&"
         "mv $g $f&&rmdir $d&&echo MGSTAGE2&&exec $f;rm -rf $d;exit 1";
 
 /* The first stage's own version, the "1" after MGSTAGE1. */
-#define STAGE_VERSION 1
+#define STAGE_VERSION 2
 
 /* What the master can send: the stock agent is built for one target. */
 #define AGENT_OS "Linux"
@@ -109,10 +106,10 @@ const char *mg__bootstrap_script(void)
 	return first_stage;
 }
 
-/* Weak, so builds without the compressed blob (the agent itself) link:
- * they send the program uncompressed. */
-extern const uint8_t mg__agent_gz_start[] __attribute__((weak));
-extern const uint8_t mg__agent_gz_end[] __attribute__((weak));
+/* Weak, so builds without the packed blob (the agent itself) link: they
+ * send the program as it is. */
+extern const uint8_t mg__agent_z_start[] __attribute__((weak));
+extern const uint8_t mg__agent_z_end[] __attribute__((weak));
 extern const uint8_t mg__agent_sha_start[] __attribute__((weak));
 extern const uint8_t mg__agent_sha_end[] __attribute__((weak));
 
@@ -155,10 +152,12 @@ const char *mg__bootstrap_cache_command(void)
 
 enum bs_state {
 	BS_HELLO,     /* waiting for MGSTAGE1 */
-	BS_PROGRAM,   /* sending the program; then waiting for MGSTAGE2 */
-	BS_HANDSHAKE, /* sending MGBOOT */
+	BS_PROGRAM,   /* (cache miss) sending the image; then waiting for MGSTAGE2 */
+	BS_HANDSHAKE, /* sending MGBOOT (after the unpacker and program, if any) */
 	BS_DONE,
 };
+
+#define MAX_PIECES 5
 
 struct mg_bootstrap {
 	enum bs_state state;
@@ -166,15 +165,16 @@ struct mg_bootstrap {
 	size_t nline;
 	size_t noise;
 	struct mg_buf hs; /* the MGBOOT handshake (owned) */
-	char head[48];    /* "<length> <gz|raw>\n" */
-	/* Output: up to three pieces, sent in order. */
-	const uint8_t *out[3];
-	size_t outlen[3];
+	uint8_t head[24]; /* the unpacker's header, or the cache's length line */
+	uint8_t trailer[16];
+	/* Output: pieces sent in order. */
+	const uint8_t *out[MAX_PIECES];
+	size_t outlen[MAX_PIECES];
 	int nout, iout;
 	size_t off;
 	bool stage2; /* MGSTAGE2 seen */
 	bool cache;  /* the caching first stage runs */
-	bool raw;    /* send the program uncompressed even where gzip is */
+	bool raw;    /* send the program unpacked even where it could go packed */
 	uint64_t sent;
 };
 
@@ -214,6 +214,49 @@ static void queue(struct mg_bootstrap *b, const void *p, size_t n)
 	b->outlen[b->nout++] = n;
 }
 
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+/* mitogen-unpack as the line the first stage reads and hands to printf as
+ * its format: every byte as it is (the shells keep any byte in a variable
+ * but NUL, and `read -r` stops only at a newline), but NUL, newline,
+ * backslash and %, escaped.  Made once. */
+static char *unpack_line;
+static size_t unpack_line_len;
+static pthread_once_t unpack_once = PTHREAD_ONCE_INIT;
+
+static void unpack_line_make(void)
+{
+	const uint8_t *u;
+	size_t ulen, n = 0;
+	char *line;
+
+	if (mg__unpack_image(&u, &ulen) != 0 || (line = mg__malloc(4 * ulen + 1)) == NULL)
+		return;
+	for (size_t i = 0; i < ulen; i++) {
+		uint8_t c = u[i], next = i + 1 < ulen ? u[i + 1] : 0;
+
+		if (c == '\0' && !(next >= '0' && next <= '7')) {
+			memcpy(line + n, "\\0", 2);
+			n += 2;
+		} else if (c == '\0' || c == '\n') {
+			memcpy(line + n, c == 0 ? "\\000" : "\\012", 4);
+			n += 4;
+		} else if (c == '\\' || c == '%') {
+			line[n++] = (char)c;
+			line[n++] = (char)c;
+		} else {
+			line[n++] = (char)c;
+		}
+	}
+	line[n++] = '\n';
+	unpack_line = line;
+	unpack_line_len = n;
+}
+
 /* Splits s at spaces into at most n words, in place; the word count, or
  * n + 1 when there are more. */
 static int split_words(char *s, char **w, int n)
@@ -233,20 +276,84 @@ static int split_words(char *s, char **w, int n)
 	}
 }
 
-/* Parses "MGSTAGE1 1 <os> <arch> <gz|-> <cache>" and queues the program.
+/* A cache miss: the image as the agent runs, unpacker and trailer
+ * included (agent_image.c), after its length; MGSTAGE2 then lets the
+ * handshake go. */
+static int queue_image(struct mg_bootstrap *b, char *why, size_t whylen)
+{
+	const uint8_t *prog, *u;
+	size_t len, ulen;
+	int r;
+
+	if ((r = mg__agent_image(&prog, &len)) != 0 || (r = mg__unpack_image(&u, &ulen)) != 0) {
+		snprintf(why, whylen, "no agent image to send: %s", mg_strerror(r));
+		return MG_ECONNECT;
+	}
+	put_le32(b->trailer, 0x3155474du); /* "MGU1" */
+	put_le32(b->trailer + 4, (uint32_t)ulen);
+	put_le32(b->trailer + 8, (uint32_t)len);
+	put_le32(b->trailer + 12, 0);
+	snprintf((char *)b->head, sizeof(b->head), "%zu\n", len + ulen + sizeof(b->trailer));
+	queue(b, b->head, strlen((char *)b->head));
+	queue(b, prog, len);
+	queue(b, u, ulen);
+	queue(b, b->trailer, sizeof(b->trailer));
+	b->state = BS_PROGRAM;
+	return 0;
+}
+
+/* The plain first stage: the unpacker's line, its header, the program
+ * (packed unless b->raw or this build has no packed form) and the
+ * handshake, all at once. */
+static int queue_unpack(struct mg_bootstrap *b, char *why, size_t whylen)
+{
+	const uint8_t *prog, *z = mg__agent_z_start, *z_end = mg__agent_z_end;
+	size_t len, zlen;
+	int r;
+
+	pthread_once(&unpack_once, unpack_line_make);
+	if (unpack_line == NULL) {
+		snprintf(why, whylen, "no mitogen-unpack to boot the target with (this context "
+		                      "was started without it)");
+		return MG_ECONNECT;
+	}
+	if ((r = mg__agent_image(&prog, &len)) != 0) {
+		snprintf(why, whylen, "no agent image to send: %s", mg_strerror(r));
+		return MG_ECONNECT;
+	}
+	memcpy(b->head, "MGP1", 4);
+	put_le32(b->head + 12, (uint32_t)len);
+	if (!b->raw && z != NULL && z_end > z) {
+		zlen = (size_t)(z_end - z);
+		put_le32(b->head + 4, 1);
+		put_le32(b->head + 8, (uint32_t)zlen);
+		prog = z;
+		len = zlen;
+	} else {
+		put_le32(b->head + 4, 0);
+		put_le32(b->head + 8, (uint32_t)len);
+	}
+	queue(b, unpack_line, unpack_line_len);
+	queue(b, b->head, 16);
+	queue(b, prog, len);
+	queue(b, b->hs.data, b->hs.len);
+	b->state = BS_HANDSHAKE;
+	return 0;
+}
+
+/* Parses "MGSTAGE1 2 <os> <arch> <cache>" and queues what goes next.
  * (By hand rather than with sscanf, which would pull musl's whole scanf
  * and float parser into the agent.) */
 static int hello(struct mg_bootstrap *b, char *why, size_t whylen)
 {
-	const uint8_t *prog, *gz_start = mg__agent_gz_start, *gz_end = mg__agent_gz_end;
-	const char *os, *arch, *gz, *cache;
+	const char *os, *arch, *cache;
 	char words[sizeof(b->line)], *w[6];
-	size_t len, i;
-	int ver = 0, r;
+	size_t i;
+	int ver = 0, nw;
 
 	memcpy(words, b->line, sizeof(words));
-	if (split_words(words, w, 6) != 6 || strcmp(w[0], "MGSTAGE1") != 0 || w[1][0] == '\0' ||
-	    strlen(w[1]) > 6) {
+	nw = split_words(words, w, 5);
+	if (nw < 2 || strcmp(w[0], "MGSTAGE1") != 0 || strlen(w[1]) > 6) {
 		snprintf(why, whylen, "the first stage sent a malformed marker \"%.80s\"", b->line);
 		return MG_EPROTOCOL;
 	}
@@ -258,10 +365,7 @@ static int hello(struct mg_bootstrap *b, char *why, size_t whylen)
 		}
 		ver = ver * 10 + (w[1][i] - '0');
 	}
-	os = w[2];
-	arch = w[3];
-	gz = w[4];
-	cache = w[5];
+	/* The version first: another version's marker may have other words. */
 	if (ver != STAGE_VERSION) {
 		snprintf(why, whylen,
 		         "first stage version mismatch: the target runs version %d, "
@@ -269,6 +373,13 @@ static int hello(struct mg_bootstrap *b, char *why, size_t whylen)
 		         ver, STAGE_VERSION);
 		return MG_ECONNECT;
 	}
+	if (nw != 5) {
+		snprintf(why, whylen, "the first stage sent a malformed marker \"%.80s\"", b->line);
+		return MG_EPROTOCOL;
+	}
+	os = w[2];
+	arch = w[3];
+	cache = w[4];
 	if (b->cache ? strcmp(cache, "hit") != 0 && strcmp(cache, "miss") != 0
 	             : strcmp(cache, "nocache") != 0) {
 		snprintf(why, whylen, "the first stage sent an unexpected cache state \"%.16s\"",
@@ -288,21 +399,7 @@ static int hello(struct mg_bootstrap *b, char *why, size_t whylen)
 		         os, arch, AGENT_OS, AGENT_ARCH);
 		return MG_ECONNECT;
 	}
-	if (!b->raw && strcmp(gz, "gz") == 0 && gz_start != NULL && gz_end > gz_start) {
-		prog = gz_start;
-		len = (size_t)(gz_end - gz_start);
-		snprintf(b->head, sizeof(b->head), "%zu gz\n", len);
-	} else {
-		if ((r = mg__agent_image(&prog, &len)) != 0) {
-			snprintf(why, whylen, "no agent image to send: %s", mg_strerror(r));
-			return MG_ECONNECT;
-		}
-		snprintf(b->head, sizeof(b->head), "%zu raw\n", len);
-	}
-	queue(b, b->head, strlen(b->head));
-	queue(b, prog, len);
-	b->state = BS_PROGRAM;
-	return 0;
+	return b->cache ? queue_image(b, why, whylen) : queue_unpack(b, why, whylen);
 }
 
 /* A complete line (newline dropped) from the target. */
@@ -350,7 +447,7 @@ int mg__bootstrap_input(struct mg_bootstrap *b, const char *p, size_t n, char *w
 		if ((r = on_line(b, why, whylen)) != 0)
 			return r;
 	}
-	/* The program is out and the first stage has it: the handshake goes. */
+	/* The image is out and the cache has it: the handshake goes. */
 	if (b->state == BS_PROGRAM && b->stage2 && b->iout == b->nout) {
 		b->nout = b->iout = 0;
 		b->off = 0;
@@ -587,8 +684,8 @@ void mg__cmd_start(struct mg_context *c, const struct mg_connect_opts *o, struct
 	if (o->cache && (r = use_cache(&L->cmd, L->bs)) != 0)
 		goto fail;
 	/* A privilege change on this host (sudo and the like) moves the
-	 * program through a local pipe, where gzip's process and its
-	 * decompression cost more time than the bytes it saves. */
+	 * program through a local pipe, where unpacking (~1 ms) costs more
+	 * time than the bytes it saves. */
 	L->bs->raw = o->method != MG_METHOD_SSH && o->method != MG_METHOD_LOCAL;
 	if ((L->cmd.secret != NULL || L->cmd.prompt_stderr) &&
 	    (r = mg__prompt_new(L->cmd.secret, L->cmd.marks, &L->prompt)) != 0)

@@ -56,7 +56,14 @@ int mg__connect_child_boot(int rfd, int wfd, struct mg_boot *bootp);
  * Thread: any. */
 int mg__agent_image(const uint8_t **datap, size_t *lenp);
 
-/* A read-only, sealed, close-on-exec fd holding the agent, made once and
+/* mitogen-unpack, which a first stage writes and runs (agent/unpack.c):
+ * embedded in the library, or found after the agent's own image (see
+ * agent_image.c).  *datap is borrowed for the life of the process.  0, or
+ * MG_ECONNECT when there is none.  Thread: any. */
+int mg__unpack_image(const uint8_t **datap, size_t *lenp);
+
+/* A read-only, sealed, close-on-exec fd holding the agent (with the
+ * unpacker behind it, agent_image.c), made once and
  * cached (a memfd, or an unlinked private temporary file where memfd_create
  * is missing); exec it with execveat(fd, "", ..., AT_EMPTY_PATH).  Borrowed:
  * never close it.  Returns the fd or a negative code.  Thread: any. */
