@@ -299,6 +299,19 @@ TEST(first_stage_dash)
 	CHECK_INT(boot_and_check(&sb, "/usr/bin/dash"), <, agent_size() * 3 / 4);
 }
 
+TEST(first_stage_bash)
+{
+	struct sandbox sb;
+
+	/* bash keeps quoting marks (0x01, 0x7f) inside its strings: the
+	 * unpacker's line must come through its read and printf intact. */
+	if (access("/bin/bash", X_OK) != 0)
+		mg_test_skip("bash is missing");
+	sandbox_init(&sb);
+	snprintf(sb.path_env, sizeof(sb.path_env), "PATH=/usr/bin:/bin");
+	CHECK_INT(boot_and_check(&sb, "/bin/bash"), <, agent_size() * 3 / 4);
+}
+
 TEST(first_boot_sends_at_most_64_kib)
 {
 	struct sandbox sb;

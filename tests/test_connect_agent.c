@@ -88,20 +88,32 @@ TEST(agent_is_small_static_and_stripped)
 
 TEST(library_embeds_the_agent_byte_for_byte)
 {
-	const uint8_t *data;
-	size_t len, flen;
-	uint8_t *file = read_agent(&flen);
+	const uint8_t *data, *unpack;
+	size_t len, flen, ulen;
+	uint8_t *file = read_agent(&flen), *img;
 	struct stat st;
 	int fd;
 
 	CHECK_OK(mg__agent_image(&data, &len));
 	CHECK_EQ(len, flen);
 	CHECK_MEM(data, file, len);
-	/* The cached fd holds the same bytes, read-only and sealed. */
+	/* The cached fd holds the same bytes, then mitogen-unpack and the
+	 * trailer ("MGU1", its length, the agent's, 0), read-only and
+	 * sealed. */
+	CHECK_OK(mg__unpack_image(&unpack, &ulen));
 	CHECK((fd = mg__agent_memfd()) >= 3);
 	CHECK_EQ(mg__agent_memfd(), fd);
 	CHECK_EQ(fstat(fd, &st), 0);
-	CHECK_EQ((size_t)st.st_size, len);
+	CHECK_EQ((size_t)st.st_size, len + ulen + 16);
+	CHECK((img = malloc((size_t)st.st_size)) != NULL);
+	CHECK_EQ(pread(fd, img, (size_t)st.st_size, 0), st.st_size);
+	CHECK_MEM(img, data, len);
+	CHECK_MEM(img + len, unpack, ulen);
+	CHECK_MEM(img + len + ulen, "MGU1", 4);
+	CHECK_EQ(img[len + ulen + 4] | img[len + ulen + 5] << 8, (int)(ulen & 0xffff));
+	CHECK_EQ(img[len + ulen + 8] | img[len + ulen + 9] << 8 | img[len + ulen + 10] << 16,
+	         (int)len);
+	free(img);
 	CHECK_EQ(fcntl(fd, F_GETFL) & O_ACCMODE, O_RDONLY);
 	CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
 	CHECK_EQ(fcntl(fd, F_GET_SEALS) & F_SEAL_WRITE, F_SEAL_WRITE);

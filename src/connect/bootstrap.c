@@ -223,10 +223,21 @@ static void put_le32(uint8_t *p, uint32_t v)
 /* mitogen-unpack as the line the first stage reads and hands to printf as
  * its format: every byte as it is (the shells keep any byte in a variable
  * but NUL, and `read -r` stops only at a newline), but NUL, newline,
- * backslash and %, escaped.  Made once. */
+ * backslash and %, escaped, and 0x01 and 0x7f where bash would take them
+ * for its own quoting marks (CTLESC, CTLNUL).  Made once. */
 static char *unpack_line;
 static size_t unpack_line_len;
 static pthread_once_t unpack_once = PTHREAD_ONCE_INIT;
+
+/* Whether bash would misread its quoting mark (0x01 or 0x7f) before this
+ * byte: one that is escaped or doubled in the line, or another mark.
+ * Elsewhere the mark comes through as it is (tried on every three-byte
+ * sequence of such bytes, quotes and $ in bash, dash and busybox). */
+static bool bash_mark_before(uint8_t next)
+{
+	return next == '\0' || next == '\n' || next == '\\' || next == '%' || next == 1 ||
+	       next == 0x7f;
+}
 
 static void unpack_line_make(void)
 {
@@ -234,7 +245,7 @@ static void unpack_line_make(void)
 	size_t ulen, n = 0;
 	char *line;
 
-	if (mg__unpack_image(&u, &ulen) != 0 || (line = mg__malloc(4 * ulen + 1)) == NULL)
+	if (mg__unpack_image(&u, &ulen) != 0 || (line = mg__malloc(4 * ulen + 2)) == NULL)
 		return;
 	for (size_t i = 0; i < ulen; i++) {
 		uint8_t c = u[i], next = i + 1 < ulen ? u[i + 1] : 0;
@@ -242,8 +253,8 @@ static void unpack_line_make(void)
 		if (c == '\0' && !(next >= '0' && next <= '7')) {
 			memcpy(line + n, "\\0", 2);
 			n += 2;
-		} else if (c == '\0' || c == '\n') {
-			memcpy(line + n, c == 0 ? "\\000" : "\\012", 4);
+		} else if (c == '\0' || c == '\n' || ((c == 1 || c == 0x7f) && bash_mark_before(next))) {
+			snprintf(line + n, 5, "\\%03o", c);
 			n += 4;
 		} else if (c == '\\' || c == '%') {
 			line[n++] = (char)c;
