@@ -10,9 +10,10 @@
  *   1. it prints "MGSTAGE1 2 <os> <arch> nocache";
  *   2. the master answers with one line: mitogen-unpack (agent/unpack.c,
  *      ~3.7 KB) as a printf format, its bytes as they are but for NUL,
- *      newline, backslash and %, which are escaped; the shell's `read -r`
- *      takes the line and its builtin printf writes the program into a
- *      file the shell made (O_EXCL, private under umask 077; see below);
+ *      newline, backslash and % (and two of bash's, below), which are
+ *      escaped; the shell's `read -r` takes the line and its builtin
+ *      printf writes the program into a file the shell made (O_EXCL,
+ *      private under umask 077; see below);
  *   3. it execs that file with --mitogen-rm; the unpacker removes it at
  *      once, reads its header and the agent (deflated after a branch
  *      filter, ~61 KB) from stdin, exactly, and execs the agent from a
@@ -76,7 +77,7 @@ static const char first_stage[] =
         "echo MGSTAGE1 2 $s $m nocache;"
         "t=${TMPDIR:-/tmp}/mitogen-agent;f=$t.$$;set -C;"
         "{ [ ! -e $f ]&&[ ! -h $f ]&&true>$f;} 2>/dev/null||f=`mktemp $t.XXXXXX`||exit 1;"
-        "set +C;chmod 700 $f&IFS= read -r l;printf \"$l\">$f&&"
+        "set +C;chmod 700 $f&IFS= LC_ALL=C read -r l;LC_ALL=C printf \"$l\">$f&&"
         "wait $!&&exec $f " MG_BOOTSTRAP_RM_FLAG ";rm -f $f;exit 1";
 
 /* The caching first stage; %s is the program's hash.  No single quote. */
@@ -224,7 +225,9 @@ static void put_le32(uint8_t *p, uint32_t v)
  * its format: every byte as it is (the shells keep any byte in a variable
  * but NUL, and `read -r` stops only at a newline), but NUL, newline,
  * backslash and %, escaped, and 0x01 and 0x7f where bash would take them
- * for its own quoting marks (CTLESC, CTLNUL).  Made once. */
+ * for its own quoting marks (CTLESC, CTLNUL).  The script reads and
+ * prints it with LC_ALL=C: in a UTF-8 locale bash also drops a mark that
+ * comes before a byte no character can start with.  Made once. */
 static char *unpack_line;
 static size_t unpack_line_len;
 static pthread_once_t unpack_once = PTHREAD_ONCE_INIT;
