@@ -177,6 +177,26 @@ static u32 bits(struct inflate *s, int n)
 	return v;
 }
 
+/* Decodes one code from v's low bits (input order: least significant
+ * first), using at most max bits: symbol | length << 9, or 0 when no code
+ * of up to max bits matches.  Canonical codes of one length are
+ * consecutive: walk the lengths, keeping the first code of each and where
+ * its symbols start. */
+static u32 huffman_walk(const struct huffman *h, u32 v, int max)
+{
+	int code = 0, first = 0, index = 0;
+
+	for (int len = 1; len <= max; len++, v >>= 1) {
+		code |= (int)(v & 1);
+		if (code - first < h->count[len])
+			return h->sym[index + code - first] | (u32)len << 9;
+		index += h->count[len];
+		first = (first + h->count[len]) << 1;
+		code <<= 1;
+	}
+	return 0;
+}
+
 static void huffman_build(struct huffman *h, const u8 *lengths, int n)
 {
 	u16 next[16];
@@ -193,51 +213,28 @@ static void huffman_build(struct huffman *h, const u8 *lengths, int n)
 	for (i = 0; i < n; i++)
 		if (lengths[i] != 0)
 			h->sym[next[lengths[i]]++] = (u16)i;
-	/* Input bits come least significant first, codes most significant
-	 * first: a code's entries sit at its bit-reversed value. */
-	int code = 0, index = 0;
 	for (i = 0; i < 1 << FAST_BITS; i++)
-		h->fast[i] = 0;
-	for (len = 1; len <= FAST_BITS; len++, code <<= 1)
-		for (int k = 0; k < h->count[len]; k++, code++, index++) {
-			int rev = 0;
-
-			for (int b = 0; b < len; b++)
-				rev |= (code >> b & 1) << (len - 1 - b);
-			for (; rev < 1 << FAST_BITS; rev += 1 << len)
-				h->fast[rev] = (u16)(h->sym[index] | len << 9);
-		}
+		h->fast[i] = (u16)huffman_walk(h, (u32)i, FAST_BITS);
 }
 
-/* The next symbol, or -1 for a code the table does not have.  Canonical
- * codes of one length are consecutive: walk the lengths, keeping the first
- * code of each and where its symbols start. */
+/* The next symbol, or -1 for a code the table does not have. */
 static int huffman_decode(struct inflate *s, const struct huffman *h)
 {
-	int code = 0, first = 0, index = 0;
+	u32 e;
 
-	while (s->bitcnt < FAST_BITS && s->in < s->in_end) {
+	/* Up to 15 bits, as many as the input still has. */
+	while (s->bitcnt < 15 && s->in < s->in_end) {
 		s->bitbuf |= (u32)*s->in++ << s->bitcnt;
 		s->bitcnt += 8;
 	}
-	if (s->bitcnt >= FAST_BITS) {
-		u16 e = h->fast[s->bitbuf & ((1 << FAST_BITS) - 1)];
-
-		if (e != 0) {
-			s->bitbuf >>= e >> 9;
-			s->bitcnt -= e >> 9;
-			return e & 511;
-		}
-	}
-	for (int len = 1; len < 16; len++) {
-		code |= (int)bits(s, 1);
-		if (code - first < h->count[len])
-			return h->sym[index + code - first];
-		index += h->count[len];
-		first = (first + h->count[len]) << 1;
-		code <<= 1;
-	}
-	return -1;
+	e = h->fast[s->bitbuf & ((1 << FAST_BITS) - 1)];
+	if (e == 0)
+		e = huffman_walk(h, s->bitbuf, 15);
+	if (e == 0 || (int)(e >> 9) > s->bitcnt)
+		return -1;
+	s->bitbuf >>= e >> 9;
+	s->bitcnt -= (int)(e >> 9);
+	return (int)(e & 511);
 }
 
 /* Base and extra bits of length symbols 257.. and distance symbols 0..,
