@@ -261,8 +261,7 @@ static void bases_make(void)
 	len_extra[28] = 0;
 }
 
-static void inflate_codes(struct inflate *s, const struct huffman *lit,
-                          const struct huffman *dist)
+static void inflate_codes(struct inflate *s, const struct huffman *lit, const struct huffman *dist)
 {
 	for (;;) {
 		int sym = huffman_decode(s, lit);

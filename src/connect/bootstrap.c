@@ -73,7 +73,8 @@
 
 /* No single quote in it: it goes on a command line inside '...'. */
 static const char first_stage[] =
-        "umask 77;k=/proc/sys/kernel;{ read s<$k/ostype&&read m<$k/arch;} 2>/dev/null||s=`uname -sm` m=;"
+        "umask 77;k=/proc/sys/kernel;{ read s<$k/ostype&&read m<$k/arch;} 2>/dev/null||s=`uname "
+        "-sm` m=;"
         "echo MGSTAGE1 2 $s $m nocache;"
         "t=${TMPDIR:-/tmp}/mitogen-agent;f=$t.$$;set -C;"
         "{ [ ! -e $f ]&&[ ! -h $f ]&&true>$f;} 2>/dev/null||f=`mktemp $t.XXXXXX`||exit 1;"
@@ -256,7 +257,8 @@ static void unpack_line_make(void)
 		if (c == '\0' && !(next >= '0' && next <= '7')) {
 			memcpy(line + n, "\\0", 2);
 			n += 2;
-		} else if (c == '\0' || c == '\n' || ((c == 1 || c == 0x7f) && bash_mark_before(next))) {
+		} else if (c == '\0' || c == '\n' ||
+		           ((c == 1 || c == 0x7f) && bash_mark_before(next))) {
 			snprintf(line + n, 5, "\\%03o", c);
 			n += 4;
 		} else if (c == '\\' || c == '%') {
@@ -327,8 +329,9 @@ static int queue_unpack(struct mg_bootstrap *b, char *why, size_t whylen)
 
 	pthread_once(&unpack_once, unpack_line_make);
 	if (unpack_line == NULL) {
-		snprintf(why, whylen, "no mitogen-unpack to boot the target with (this context "
-		                      "was started without it)");
+		snprintf(why, whylen,
+		         "no mitogen-unpack to boot the target with (this context "
+		         "was started without it)");
 		return MG_ECONNECT;
 	}
 	if ((r = mg__agent_image(&prog, &len)) != 0) {
