@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "branch_filter.h"
+
 static uint8_t *load(const char *path, size_t *lenp)
 {
 	FILE *f = fopen(path, "rb");
@@ -53,36 +55,6 @@ static void save(const char *path, const uint8_t *p, size_t len)
 	}
 }
 
-/* Each E8/E9 (call/jmp rel32) or 0F 80..8F (jcc rel32) whose rel32 has a
- * top byte of 00 or FF gets the absolute form, folded into 25 bits and
- * sign-extended (so its top byte is still 00 or FF: unpack.c can tell it
- * was changed); the 4 bytes are skipped either way. */
-static void filter(uint8_t *p, size_t n)
-{
-	size_t i = 0, at;
-
-	while (i + 5 <= n) {
-		uint32_t v;
-
-		if ((p[i] & 0xfe) == 0xe8)
-			at = i + 1;
-		else if (p[i] == 0x0f && (p[i + 1] & 0xf0) == 0x80 && i + 6 <= n)
-			at = i + 2;
-		else {
-			i++;
-			continue;
-		}
-		v = p[at] | (uint32_t)p[at + 1] << 8 | (uint32_t)p[at + 2] << 16 |
-		    (uint32_t)p[at + 3] << 24;
-		if ((uint8_t)((v >> 24) + 1) <= 1) {
-			v = (uint32_t)((int32_t)((v + (uint32_t)(at + 4)) << 7) >> 7);
-			for (int k = 0; k < 4; k++, v >>= 8)
-				p[at + k] = (uint8_t)v;
-		}
-		i = at + 4;
-	}
-}
-
 /* The deflate stream of a gzip member: after the 10-byte header (no
  * optional fields: gzip -n and zopfli write none) and before the 8-byte
  * trailer. */
@@ -106,7 +78,7 @@ int main(int argc, char **argv)
 	}
 	p = load(argv[2], &n);
 	if (strcmp(argv[1], "filter") == 0) {
-		filter(p, n);
+		branch_filter(p, n, 0);
 		save(argv[3], p, n);
 	} else {
 		if (strip(p, n, &off, &len) != 0) {

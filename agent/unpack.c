@@ -9,27 +9,22 @@
  * handshake follows right behind):
  *   "MGP1", u32 kind, u32 payload length, u32 program length (little
  *   endian), then the payload: the program itself (kind 0) or raw deflate
- *   (RFC 1951) of the program after the x86 branch filter below (kind 1).
+ *   (RFC 1951) of the program after the x86 branch filter of
+ *   branch_filter.h (kind 1).
  *
  * It runs as "/ITS/PATH --mitogen-rm": it reads its own file and removes
  * it at once, writes the program's image (below) to a memfd and execs
- * that, so nothing is left on disk.  Without memfd_create (or /proc) it writes the program to its own
- * name again (0700, O_EXCL) and execs it with --mitogen-rm, on which the
- * agent removes it.  On a failure it says which step failed, with the
- * errno, on stderr and exits 1.  (The cache's first stage does not use
- * it: a miss there is rare and takes the program as it is.)
- *
- * The branch filter: x86 code is full of call/jmp/jcc rel32 (E8, E9,
- * 0F 80..8F) whose targets repeat as absolute addresses but not as
- * relative ones.  The build tool (pack.c) replaced each rel32 whose top
- * byte is 00 or FF with (rel32 + its end offset), folded into 25 bits and
- * sign-extended, which keeps the top byte 00 or FF; a value outside that
- * set was left as it was, and either way the 4 bytes were skipped.
- * Undoing it is the same walk with a subtraction.  It makes the deflate
- * stream ~7% smaller.
+ * that, so nothing is left on disk.  Without memfd_create it writes the
+ * image to its own name again (0700, O_EXCL) and execs it with
+ * --mitogen-rm, on which the agent removes it.  On a failure it says which
+ * step failed, with the errno, on stderr and exits 1.  (The cache's first
+ * stage does not use it: a miss there is rare and takes the image as it
+ * is.)
  *
  * x86_64 Linux only, as the stock agent is.
  */
+#include "branch_filter.h"
+
 typedef unsigned char u8;
 typedef unsigned short u16;
 typedef unsigned int u32;
@@ -395,30 +390,6 @@ static int inflate(struct inflate *s)
 	return s->bad || s->pos != s->cap ? -1 : 0;
 }
 
-/* Undoes pack.c's branch filter (see the top of this file). */
-static void unfilter(u8 *p, usize n)
-{
-	usize i = 0, at;
-
-	while (i + 5 <= n) {
-		if ((p[i] & 0xfe) == 0xe8)
-			at = i + 1;
-		else if (p[i] == 0x0f && (p[i + 1] & 0xf0) == 0x80 && i + 6 <= n)
-			at = i + 2;
-		else {
-			i++;
-			continue;
-		}
-		u32 v = get_u32(p + at);
-		if ((u8)((v >> 24) + 1) <= 1) {
-			v = (u32)((int)((v - (u32)(at + 4)) << 7) >> 7);
-			for (int k = 0; k < 4; k++, v >>= 8)
-				p[at + k] = (u8)v;
-		}
-		i = at + 4;
-	}
-}
-
 /* ------------------------------------------------------------------------ */
 /* Writing the program out and running it. */
 
@@ -504,7 +475,7 @@ static int run(int argc, char **argv, char **envp)
 
 		if (inflate(&s) != 0)
 			die("inflate", -74);
-		unfilter(out, len);
+		branch_filter(out, len, 1);
 	}
 	put_u32(out + len + ulen, 0x3155474d /* "MGU1" */);
 	put_u32(out + len + ulen + 4, (u32)ulen);
