@@ -355,8 +355,10 @@ static void inflate_stored(struct inflate *s)
 {
 	u32 len;
 
-	s->bitbuf = 0; /* the rest of the current byte */
-	s->bitcnt = 0;
+	/* Drops the rest of the current byte only: huffman_decode may have
+	 * buffered whole bytes beyond it. */
+	s->bitbuf >>= s->bitcnt & 7;
+	s->bitcnt &= ~7;
 	len = bits(s, 16);
 	if ((bits(s, 16) ^ 0xffff) != len || len > s->cap - s->pos) {
 		s->bad = 1;
@@ -446,6 +448,7 @@ static void put_u32(u8 *p, u32 v)
 
 static int run(int argc, char **argv, char **envp)
 {
+	static u8 own[UNPACKER_MAX];
 	char *self = argv[0];
 	u8 header[HEADER_LEN], *in, *out;
 	u32 kind, zlen, len;
@@ -453,6 +456,15 @@ static int run(int argc, char **argv, char **envp)
 
 	if (argc != 2 || self[0] != '/')
 		die("usage: /PATH --mitogen-rm;", -22);
+	/* Its own bytes first, then its file goes: whatever happens next,
+	 * nothing is left on disk. */
+	if ((fd = SYS(NR_open, self, O_RDONLY | O_CLOEXEC, 0)) < 0)
+		die("open self", fd);
+	ulen = SYS(NR_read, fd, own, UNPACKER_MAX);
+	SYS(NR_close, fd, 0, 0);
+	SYS(NR_unlink, self, 0, 0);
+	if (ulen <= 0 || ulen == UNPACKER_MAX)
+		die("read self", ulen < 0 ? ulen : -27 /* EFBIG */);
 	read_all(header, HEADER_LEN);
 	kind = get_u32(header + 4);
 	zlen = get_u32(header + 8);
@@ -462,13 +474,8 @@ static int run(int argc, char **argv, char **envp)
 		die("header", -71);
 	out = map(len + UNPACKER_MAX + TRAILER_LEN);
 	in = kind == 0 ? out : map(zlen);
-	if ((fd = SYS(NR_open, self, O_RDONLY | O_CLOEXEC, 0)) < 0)
-		die("open self", fd);
-	ulen = SYS(NR_read, fd, out + len, UNPACKER_MAX);
-	SYS(NR_close, fd, 0, 0);
-	SYS(NR_unlink, self, 0, 0);
-	if (ulen <= 0 || ulen == UNPACKER_MAX)
-		die("read self", ulen);
+	for (long i = 0; i < ulen; i++)
+		out[len + i] = own[i];
 	read_all(in, zlen);
 	if (kind == 1) {
 		struct inflate s = {in, in + zlen, 0, 0, out, 0, len, 0};

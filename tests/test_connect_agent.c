@@ -10,12 +10,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-#include <stddef.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -206,29 +201,6 @@ TEST(tmpfile_fallback_leaves_nothing_on_disk)
 	close(fd);
 }
 
-/* Makes memfd_create fail with ENOSYS in this process and everything it
- * starts, as on a kernel older than 3.17: a seccomp filter, inherited
- * across fork and exec. */
-static void forbid_memfd(void)
-{
-	struct sock_filter code[] = {
-	        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-	        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-	        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-	        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_memfd_create, 0, 1),
-	        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
-	        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog prog = {sizeof(code) / sizeof(code[0]), code};
-
-	CHECK_EQ(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
-	CHECK_EQ(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), 0);
-	errno = 0;
-	CHECK_EQ(memfd_create("probe", MFD_CLOEXEC), -1);
-	CHECK_EQ(errno, ENOSYS);
-}
-
 static void ping_ctx(struct mg_context *c)
 {
 	struct mg_msg *m;
@@ -251,7 +223,7 @@ static void forced_fallback_child(const char *dir)
 	/* Start from nothing made, with memfd_create gone. */
 	mg__agent_forget();
 	close(old);
-	forbid_memfd();
+	cu_forbid_memfd();
 	CHECK_EQ(setenv("TMPDIR", dir, 1), 0);
 	r = util_router(0, "master", 0, 0, false);
 	CHECK_OK(mg_local(r, NULL, &c1));
