@@ -33,8 +33,22 @@
 static pthread_mutex_t *const lock = &mg__fork_locks[MG_FORK_LOCK_AGENT];
 static int cached_fd = -1;
 
-#define TRAILER_LEN 16
+#define TRAILER_LEN MG_IMAGE_TRAILER_LEN
 #define TRAILER_MAGIC 0x3155474du /* "MGU1" */
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+void mg__image_trailer(uint8_t t[MG_IMAGE_TRAILER_LEN], size_t unpack_len, size_t agent_len)
+{
+	put_le32(t, TRAILER_MAGIC);
+	put_le32(t + 4, (uint32_t)unpack_len);
+	put_le32(t + 8, (uint32_t)agent_len);
+	put_le32(t + 12, 0);
+}
 
 #ifndef MG_NO_EMBEDDED_AGENT
 
@@ -66,12 +80,6 @@ int mg__unpack_image(const uint8_t **datap, size_t *lenp)
 	return 0;
 }
 
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
 /* The agent, the unpacker and the trailer in one buffer, made once; what
  * local children run. */
 static int full_image(uint8_t **datap, size_t *lenp)
@@ -89,10 +97,7 @@ static int full_image(uint8_t **datap, size_t *lenp)
 			return -ENOMEM;
 		memcpy(full, a, alen);
 		memcpy(full + alen, u, ulen);
-		put_le32(full + alen + ulen, TRAILER_MAGIC);
-		put_le32(full + alen + ulen + 4, (uint32_t)ulen);
-		put_le32(full + alen + ulen + 8, (uint32_t)alen);
-		put_le32(full + alen + ulen + 12, 0);
+		mg__image_trailer(full + alen + ulen, ulen, alen);
 		full_len = alen + ulen + TRAILER_LEN;
 	}
 	*datap = full;

@@ -9,7 +9,7 @@
  *
  *   1. it prints "MGSTAGE1 2 <os> <arch> nocache";
  *   2. the master answers with one line: mitogen-unpack (agent/unpack.c,
- *      ~3.7 KB) as a printf format, its bytes as they are but for NUL,
+ *      ~3.4 KB) as a printf format, its bytes as they are but for NUL,
  *      newline, backslash and % (and two of bash's, below), which are
  *      escaped; the shell's `read -r` takes the line and its builtin
  *      printf writes the program into a file the shell made (O_EXCL,
@@ -73,8 +73,8 @@
 
 /* No single quote in it: it goes on a command line inside '...'. */
 static const char first_stage[] =
-        "umask 77;k=/proc/sys/kernel;{ read s<$k/ostype&&read m<$k/arch;} 2>/dev/null||s=`uname "
-        "-sm` m=;"
+        "umask 77;k=/proc/sys/kernel;"
+        "{ read s<$k/ostype&&read m<$k/arch;} 2>/dev/null||s=`uname -sm` m=;"
         "echo MGSTAGE1 2 $s $m nocache;"
         "t=${TMPDIR:-/tmp}/mitogen-agent;f=$t.$$;set -C;"
         "{ [ ! -e $f ]&&[ ! -h $f ]&&true>$f;} 2>/dev/null||f=`mktemp $t.XXXXXX`||exit 1;"
@@ -89,7 +89,7 @@ static const char cache_stage_fmt[] =
         ":>$g&&chmod 700 $g||exit 1;read n;head -c $n>$g&&"
         "mv $g $f&&rmdir $d&&echo MGSTAGE2&&exec $f;rm -rf $d;exit 1";
 
-/* The first stage's own version, the "1" after MGSTAGE1. */
+/* The first stage's own version, the "2" after MGSTAGE1. */
 #define STAGE_VERSION 2
 
 /* What the master can send: the stock agent is built for one target. */
@@ -168,7 +168,7 @@ struct mg_bootstrap {
 	size_t noise;
 	struct mg_buf hs; /* the MGBOOT handshake (owned) */
 	uint8_t head[24]; /* the unpacker's header, or the cache's length line */
-	uint8_t trailer[16];
+	uint8_t trailer[MG_IMAGE_TRAILER_LEN];
 	/* Output: pieces sent in order. */
 	const uint8_t *out[MAX_PIECES];
 	size_t outlen[MAX_PIECES];
@@ -305,10 +305,7 @@ static int queue_image(struct mg_bootstrap *b, char *why, size_t whylen)
 		snprintf(why, whylen, "no agent image to send: %s", mg_strerror(r));
 		return MG_ECONNECT;
 	}
-	put_le32(b->trailer, 0x3155474du); /* "MGU1" */
-	put_le32(b->trailer + 4, (uint32_t)ulen);
-	put_le32(b->trailer + 8, (uint32_t)len);
-	put_le32(b->trailer + 12, 0);
+	mg__image_trailer(b->trailer, ulen, len);
 	snprintf((char *)b->head, sizeof(b->head), "%zu\n", len + ulen + sizeof(b->trailer));
 	queue(b, b->head, strlen((char *)b->head));
 	queue(b, prog, len);
@@ -364,7 +361,7 @@ static int queue_unpack(struct mg_bootstrap *b, char *why, size_t whylen)
 static int hello(struct mg_bootstrap *b, char *why, size_t whylen)
 {
 	const char *os, *arch, *cache;
-	char words[sizeof(b->line)], *w[6];
+	char words[sizeof(b->line)], *w[5];
 	size_t i;
 	int ver = 0, nw;
 

@@ -62,6 +62,12 @@ int mg__agent_image(const uint8_t **datap, size_t *lenp);
  * MG_ECONNECT when there is none.  Thread: any. */
 int mg__unpack_image(const uint8_t **datap, size_t *lenp);
 
+/* Writes the trailer that follows the agent and the unpacker in a running
+ * agent's image ("MGU1", the two lengths, 0; agent_image.c).  Thread:
+ * any. */
+#define MG_IMAGE_TRAILER_LEN 16
+void mg__image_trailer(uint8_t t[MG_IMAGE_TRAILER_LEN], size_t unpack_len, size_t agent_len);
+
 /* A read-only, sealed, close-on-exec fd holding the agent (with the
  * unpacker behind it, agent_image.c), made once and
  * cached (a memfd, or an unlinked private temporary file where memfd_create
