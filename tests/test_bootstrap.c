@@ -154,12 +154,31 @@ static void log_cb(void *arg, const struct mg_log_record *rec)
 		sent_bytes = atol(p + strlen("the bootstrap sent "));
 }
 
+/* Where the agent's file was: its argv[0], which the memfd keeps. */
+static void agent_argv0(struct mg_context *c, char *out, size_t len)
+{
+	char path[64];
+	int64_t pid = 0;
+	ssize_t n;
+	int fd;
+
+	cu_sysinfo(c, out, len, &pid);
+	snprintf(path, sizeof(path), "/proc/%lld/cmdline", (long long)pid);
+	CHECK((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0);
+	n = read(fd, out, len - 1);
+	close(fd);
+	CHECK(n > 0);
+	out[n] = '\0';
+}
+
 /* Boots through the sandbox's shell, pings, and checks the folder the
- * first stage made is gone.  Returns the bytes the bootstrap sent. */
-static long boot_and_check(struct sandbox *sb, const char *shell)
+ * first stage made is gone; where dir is not NULL, also that the program
+ * was written there.  Returns the bytes the bootstrap sent. */
+static long boot_and_check_in(struct sandbox *sb, const char *shell, const char *dir)
 {
 	struct mg_router *r;
 	struct mg_context *c;
+	char argv0[512];
 
 	sent_bytes = 0;
 	mg_log_set_handler(log_cb, NULL, MG_LOG_DEBUG);
@@ -168,6 +187,12 @@ static long boot_and_check(struct sandbox *sb, const char *shell)
 	if (connect_shell(r, shell, sb->env, &c) != 0)
 		mg_test_fail(__FILE__, __LINE__, "connect: %s", mg_errdetail());
 	ping(c);
+	if (dir != NULL) {
+		agent_argv0(c, argv0, sizeof(argv0));
+		if (strncmp(argv0, dir, strlen(dir)) != 0 || argv0[strlen(dir)] != '/')
+			mg_test_fail(__FILE__, __LINE__, "the program ran as %s, not in %s", argv0,
+			             dir);
+	}
 	CHECK_EQ(count_entries(sb->tmp), 0);
 	CHECK_OK(mg_context_shutdown(c, 5000));
 	mg_context_free(c);
@@ -179,6 +204,11 @@ static long boot_and_check(struct sandbox *sb, const char *shell)
 	mg_log_set_handler(NULL, NULL, MG_LOG_WARNING);
 	CHECK(sent_bytes > 0);
 	return sent_bytes;
+}
+
+static long boot_and_check(struct sandbox *sb, const char *shell)
+{
+	return boot_and_check_in(sb, shell, sb->tmp);
 }
 
 /* The agent's size as the library embeds it. */
@@ -410,6 +440,28 @@ static void check_decoy(struct sandbox *sb, char kind, const char *path)
 		CHECK(memcmp(buf, "decoy", 5) == 0);
 		close(fd);
 	}
+}
+
+TEST(first_stage_goes_to_home_where_tmpdir_is_noexec)
+{
+	struct sandbox sb;
+	char nsdash[400];
+
+	/* Hardened hosts mount /tmp noexec.  The shell's `[ -x ]` sees it
+	 * (access(X_OK) fails there) and writes the unpacker to $HOME
+	 * instead.  TMPDIR is a noexec tmpfs here, in a mount namespace of
+	 * the shell's own. */
+	if (geteuid() != 0 || access("/usr/bin/unshare", X_OK) != 0 ||
+	    access("/usr/bin/dash", X_OK) != 0)
+		mg_test_skip("needs root, unshare and dash for a mount namespace");
+	sandbox_init(&sb);
+	snprintf(sb.path_env, sizeof(sb.path_env), "PATH=/usr/bin:/bin");
+	sandbox_script(&sb, "nsdash",
+	               "#!/usr/bin/dash\nexec /usr/bin/unshare -m /usr/bin/dash -c '/usr/bin/mount "
+	               "-t tmpfs -o noexec,mode=700 none \"$TMPDIR\"&&exec /usr/bin/dash \"$@\"' "
+	               "dash \"$@\"\n");
+	snprintf(nsdash, sizeof(nsdash), "%s/nsdash", sb.bin);
+	boot_and_check_in(&sb, nsdash, sb.home);
 }
 
 TEST(first_stage_leaves_a_taken_name_alone)

@@ -54,7 +54,10 @@
  * redirection, not `:`: a failed redirection on a special builtin ends a
  * POSIX shell.  chmod runs in the background while the line arrives (the
  * file is private from its creation, writing it keeps the mode, and `wait`
- * joins chmod before the exec).
+ * joins chmod before the exec).  Where TMPDIR is mounted noexec (hardened
+ * hosts do that to /tmp), `[ -x ]` says so without a process (access(2)
+ * with X_OK fails there) and the program goes to $HOME/.mitogen-agent.<pid>
+ * instead, made the same way.
  *
  * Lines before the first marker (a chatty shell profile) are skipped.
  * Everything here is a pure state machine over bytes, driven by the
@@ -78,8 +81,10 @@ static const char first_stage[] =
         "echo MGSTAGE1 2 $s $m nocache;"
         "t=${TMPDIR:-/tmp}/mitogen-agent;f=$t.$$;set -C;"
         "{ [ ! -e $f ]&&[ ! -h $f ]&&true>$f;} 2>/dev/null||f=`mktemp $t.XXXXXX`||exit 1;"
-        "set +C;chmod 700 $f&IFS= LC_ALL=C read -r l;LC_ALL=C printf \"$l\">$f&&"
-        "wait $!&&exec $f " MG_BOOTSTRAP_RM_FLAG ";rm -f $f;exit 1";
+        "set +C;chmod 700 $f&IFS= LC_ALL=C read -r l;LC_ALL=C printf \"$l\">$f&&wait $!&&"
+        "{ [ -x $f ]||{ rm -f $f;f=$HOME/.mitogen-agent.$$;set -C;true>$f&&set +C&&"
+        "chmod 700 $f&&LC_ALL=C printf \"$l\">$f;};}&&"
+        "exec $f " MG_BOOTSTRAP_RM_FLAG ";rm -f $f;exit 1";
 
 /* The caching first stage; %s is the program's hash.  No single quote. */
 static const char cache_stage_fmt[] =
