@@ -50,14 +50,25 @@
  * script on a busy host.  noclobber still opens a name that exists and is
  * not a regular file (a FIFO someone left could block us), so a name that
  * exists in any form, or a link, is left alone, and so is a failed
- * create: the script then falls back to mktemp.  `true` takes the
- * redirection, not `:`: a failed redirection on a special builtin ends a
- * POSIX shell.  chmod runs in the background while the line arrives (the
+ * create: the script then falls back to mktemp.  Another user can still
+ * put a link (to a disk, for root) or a FIFO there between those checks
+ * and the open; so the builtin that takes the redirection is `[ -f
+ * /proc/self/fd/1 ]`, true only when what was opened is a regular file,
+ * which under noclobber is one the shell created (dash, bash and busybox
+ * refuse a regular file that was there), and the name is written to only
+ * then.  (`[`, not `:`: a failed redirection on a special builtin ends a
+ * POSIX shell.)  chmod runs in the background while the line arrives (the
  * file is private from its creation, writing it keeps the mode, and `wait`
  * joins chmod before the exec).  Where TMPDIR is mounted noexec (hardened
  * hosts do that to /tmp), `[ -x ]` says so without a process (access(2)
  * with X_OK fails there) and the program goes to $HOME/.mitogen-agent.<pid>
- * instead, made the same way.
+ * instead, checked the same way: a failed exec ends a POSIX shell before
+ * its `rm`, leaving the file.  IFS is empty and globbing off (`set -f`),
+ * so a TMPDIR or HOME with spaces or glob characters needs no quotes; `>|`
+ * writes past noclobber.  When the line does not come whole (the master
+ * refused the target or went away), `read` fails and the script removes
+ * the file and exits 1, rather than exec an empty or partial file, which
+ * the shell would run as a script (ENOEXEC) and leave behind.
  *
  * Lines before the first marker (a chatty shell profile) are skipped.
  * Everything here is a pure state machine over bytes, driven by the
@@ -76,19 +87,21 @@
 
 /* No single quote in it: it goes on a command line inside '...'. */
 static const char first_stage[] =
-        "umask 77;k=/proc/sys/kernel;"
+        "umask 77;IFS=;k=/proc/sys/kernel;"
         "{ read s<$k/ostype&&read m<$k/arch;} 2>/dev/null||s=`uname -sm` m=;"
         "echo MGSTAGE1 2 $s $m nocache;"
-        "t=${TMPDIR:-/tmp}/mitogen-agent;f=$t.$$;set -C;"
-        "{ [ ! -e $f ]&&[ ! -h $f ]&&true>$f;} 2>/dev/null||f=`mktemp $t.XXXXXX`||exit 1;"
-        "set +C;chmod 700 $f&IFS= LC_ALL=C read -r l;LC_ALL=C printf \"$l\">$f&&wait $!&&"
-        "{ [ -x $f ]||{ rm -f $f;f=$HOME/.mitogen-agent.$$;set -C;true>$f&&set +C&&"
-        "chmod 700 $f&&LC_ALL=C printf \"$l\">$f;};}&&"
+        "t=${TMPDIR:-/tmp}/mitogen-agent;f=$t.$$;set -fC;"
+        "{ [ ! -e $f ]&&[ ! -h $f ]&&[ -f /proc/self/fd/1 ]>$f;} 2>/dev/null||"
+        "f=`mktemp $t.XXXXXX`||exit 1;"
+        "chmod 700 $f&LC_ALL=C read -r l&&LC_ALL=C printf \"$l\">|$f&&wait $!&&"
+        "{ [ -x $f ]||{ rm -f $f;f=$HOME/.mitogen-agent.$$;true>$f&&"
+        "chmod 700 $f&&LC_ALL=C printf \"$l\">|$f&&[ -x $f ];};}&&"
         "exec $f " MG_BOOTSTRAP_RM_FLAG ";rm -f $f;exit 1";
 
 /* The caching first stage; %s is the program's hash.  No single quote. */
 static const char cache_stage_fmt[] =
-        "umask 77;c=$HOME/.cache/mitogen-c;f=$c/%s;[ -x $f ]&&echo MGSTAGE1 2 - - hit&&exec $f;"
+        "umask 77;IFS=;set -f;c=$HOME/.cache/mitogen-c;f=$c/%s;[ -x $f ]&&echo MGSTAGE1 2 - - hit&&"
+        "exec $f;"
         "echo MGSTAGE1 2 `uname -sm` miss;"
         "mkdir -p $c&&chmod 700 $c&&d=`mktemp -d $c/.XXXXXX`||exit 1;g=$d/a;"
         ":>$g&&chmod 700 $g||exit 1;read n;head -c $n>$g&&"
@@ -248,14 +261,13 @@ static bool bash_mark_before(uint8_t next)
 	       next == 0x7f;
 }
 
-static void unpack_line_make(void)
+char *mg__bootstrap_printf_line(const uint8_t *u, size_t ulen, size_t *lenp)
 {
-	const uint8_t *u;
-	size_t ulen, n = 0;
+	size_t n = 0;
 	char *line;
 
-	if (mg__unpack_image(&u, &ulen) != 0 || (line = mg__malloc(4 * ulen + 2)) == NULL)
-		return;
+	if (ulen > (SIZE_MAX - 2) / 4 || (line = mg__malloc(4 * ulen + 2)) == NULL)
+		return NULL;
 	for (size_t i = 0; i < ulen; i++) {
 		uint8_t c = u[i], next = i + 1 < ulen ? u[i + 1] : 0;
 
@@ -274,8 +286,17 @@ static void unpack_line_make(void)
 		}
 	}
 	line[n++] = '\n';
-	unpack_line = line;
-	unpack_line_len = n;
+	*lenp = n;
+	return line;
+}
+
+static void unpack_line_make(void)
+{
+	const uint8_t *u;
+	size_t ulen;
+
+	if (mg__unpack_image(&u, &ulen) == 0)
+		unpack_line = mg__bootstrap_printf_line(u, ulen, &unpack_line_len);
 }
 
 /* Splits s at spaces into at most n words, in place; the word count, or

@@ -210,6 +210,11 @@ extern const struct mg_conn_ops mg__conn_ops;
 /* The first stage's POSIX sh text (no single quote in it).  Static. */
 const char *mg__bootstrap_script(void);
 
+/* The n bytes at p as the line the first stage reads and gives printf as
+ * its format (mitogen-unpack's line, bootstrap.c), newline included, in
+ * *lenp bytes; NULL on -ENOMEM.  Caller frees.  Thread: any. */
+char *mg__bootstrap_printf_line(const uint8_t *p, size_t n, size_t *lenp);
+
 /* The master's side of a first stage, with hs (the MGBOOT handshake) moved
  * in (hs is left empty).  Caller frees.  0 or -ENOMEM.  Thread: any. */
 int mg__bootstrap_new(struct mg_buf *hs, struct mg_bootstrap **bp);
