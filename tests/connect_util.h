@@ -202,6 +202,18 @@ static inline int cu_memory_holds(pid_t pid, const char *needle)
 
 /* What mg.sysinfo in c says: the user (into user[len]) and the pid
  * (into *pidp unless NULL). */
+/* Calls mg.ping in c; fails unless it answers true. */
+static inline void cu_ping(struct mg_context *c)
+{
+	struct mg_msg *reply;
+	bool b = false;
+
+	CHECK_OK(mg_call(c, "mg.ping", &reply, ""));
+	CHECK_OK(mg_msg_read(reply, "b", &b));
+	CHECK(b);
+	mg_msg_free(reply);
+}
+
 static inline void cu_sysinfo(struct mg_context *c, char *user, size_t len, int64_t *pidp)
 {
 	struct mg_msg *reply;

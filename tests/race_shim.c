@@ -1,5 +1,5 @@
 /*
- * race_shim.c: preloaded into a shell by test_bootstrap, it plays a local
+ * race_shim.c: preloaded into a shell by test_bootstrap_hostile, it plays a local
  * user on the target who wins the race for the first stage's file name:
  * right after the shell's last check that the name is free (the lstat of
  * `[ ! -h $f ]`), it puts a symbolic link there, to MG_RACE_TARGET.  Only

@@ -115,17 +115,6 @@ static void expect_detail(const char *part)
 		             part);
 }
 
-static void ping(struct mg_context *c)
-{
-	struct mg_msg *reply;
-	bool b = false;
-
-	CHECK_OK(mg_call(c, "mg.ping", &reply, ""));
-	CHECK_OK(mg_msg_read(reply, "b", &b));
-	CHECK(b);
-	mg_msg_free(reply);
-}
-
 static void state(struct mg_context *c, int64_t *pidp, int64_t *ppidp, int64_t *markp)
 {
 	struct mg_msg *reply;
@@ -341,7 +330,7 @@ TEST(local_agent_starts_answers_and_goes)
 	CHECK(read(fd, cmd, sizeof(cmd) - 1) > 0);
 	close(fd);
 	CHECK_STR(cmd, "mitogen:argv-check");
-	ping(c);
+	cu_ping(c);
 	CHECK_OK(mg_context_shutdown(c, 5000));
 	CHECK(mg_context_is_gone(c));
 	mg_context_free(c);
@@ -372,7 +361,7 @@ TEST(local_start_is_asynchronous_and_selectable)
 	}
 	for (i = 0; i < 8; i++) {
 		CHECK_OK(mg_context_wait_ready(c[i], 0));
-		ping(c[i]);
+		cu_ping(c[i]);
 		CHECK_OK(mg_select_remove(sel, mg_context_ready_receiver(c[i])));
 		CHECK_OK(mg_context_shutdown(c[i], 5000));
 		mg_context_free(c[i]);
@@ -545,7 +534,7 @@ TEST(fork_from_master)
 	CHECK_OK(mg_msg_read(reply, "b", &open_there));
 	CHECK(!open_there);
 	mg_msg_free(reply);
-	ping(c);
+	cu_ping(c);
 	CHECK_OK(mg_context_shutdown(c, 5000));
 	mg_context_free(c);
 	close(900);
@@ -645,7 +634,7 @@ TEST(fork_from_a_child)
 	CHECK(pid2 != pid1);
 	CHECK_EQ(ppid, pid1);
 	CHECK_EQ(mark, 1);
-	ping(c2);
+	cu_ping(c2);
 	CHECK_OK(mg_context_shutdown(c2, 5000));
 	mg_context_free(c2);
 	CHECK_OK(mg_context_shutdown(c1, 5000));
@@ -664,7 +653,7 @@ TEST(local_agent_through_a_child)
 	mg_connect_opts_init(&o, MG_METHOD_LOCAL);
 	o.via = c1;
 	CHECK_OK(mg_connect(r, &o, &c2));
-	ping(c2);
+	cu_ping(c2);
 	/* A failure in the gateway comes back with its text. */
 	{
 		struct mg_context *c3;
@@ -692,11 +681,11 @@ TEST(agent_as_a_gateway)
 	mg_connect_opts_init(&o, MG_METHOD_LOCAL);
 	o.via = c1;
 	CHECK_OK(mg_connect(r, &o, &c2));
-	ping(c2);
+	cu_ping(c2);
 	mg_connect_opts_init(&o, MG_METHOD_FORK);
 	o.via = c1;
 	CHECK_OK(mg_connect(r, &o, &c3));
-	ping(c3);
+	cu_ping(c3);
 	CHECK_OK(mg_context_shutdown(c1, 5000));
 	CHECK(mg_context_is_gone(c2));
 	CHECK(mg_context_is_gone(c3));
@@ -727,8 +716,8 @@ TEST(three_levels_of_gateways)
 	state(c3, &pid3, &ppid, &mark);
 	state(c4, &pid2, &ppid, &mark);
 	CHECK_EQ(ppid, pid3);
-	ping(c2);
-	ping(c4);
+	cu_ping(c2);
+	cu_ping(c4);
 	CHECK_OK(mg_context_shutdown(c1, 5000));
 	mg_context_free(c4);
 	mg_context_free(c3);
@@ -770,7 +759,7 @@ TEST_T(thousand_local_contexts_at_once, 600)
 	for (i = 0; i < MANY; i++) {
 		CHECK_OK(mg_context_wait_ready(c[i], 0));
 		CHECK_OK(mg_select_remove(sel, mg_context_ready_receiver(c[i])));
-		ping(c[i]);
+		cu_ping(c[i]);
 	}
 	mg_select_free(sel);
 	for (i = 0; i < MANY; i++) {

@@ -63,17 +63,6 @@ static void ssh_case_opt(struct ssh_case *t, const char *opt)
 	t->args[n + 2] = NULL;
 }
 
-static void ping(struct mg_context *c)
-{
-	struct mg_msg *reply;
-	bool b = false;
-
-	CHECK_OK(mg_call(c, "mg.ping", &reply, ""));
-	CHECK_OK(mg_msg_read(reply, "b", &b));
-	CHECK(b);
-	mg_msg_free(reply);
-}
-
 /* The "user" field of mg.sysinfo in c. */
 static void remote_user(struct mg_context *c, char *user, size_t len)
 {
@@ -106,7 +95,7 @@ TEST_T(ssh_key_login_runs_as_the_user, 240)
 		mg_test_fail(__FILE__, __LINE__, "connect: %s", mg_errdetail());
 	remote_user(c, user, sizeof(user));
 	CHECK_STR(user, "mgtest");
-	ping(c);
+	cu_ping(c);
 	CHECK_OK(mg_context_shutdown(c, 5000));
 	mg_context_free(c);
 	ssh_case_fini(&t);
@@ -140,7 +129,7 @@ TEST_T(ssh_key_passphrase, 240)
 	ssh_case_opt(&t, "PasswordAuthentication=no");
 	if (mg_connect(t.r, &t.o, &c) != 0)
 		mg_test_fail(__FILE__, __LINE__, "connect: %s", mg_errdetail());
-	ping(c);
+	cu_ping(c);
 	mg_context_free(c);
 	ssh_case_fini(&t);
 }
@@ -199,7 +188,7 @@ TEST_T(ssh_ignore_policy_accepts_an_unknown_key, 240)
 	t.o.host_key_policy = MG_HOST_KEY_IGNORE;
 	if (mg_connect(t.r, &t.o, &c) != 0)
 		mg_test_fail(__FILE__, __LINE__, "connect: %s", mg_errdetail());
-	ping(c);
+	cu_ping(c);
 	mg_context_free(c);
 	ssh_case_fini(&t);
 }
@@ -236,7 +225,7 @@ TEST_T(ssh_fifty_contexts_at_once, 300)
 		if (mg_context_wait_ready(c[i], 150000) != 0)
 			mg_test_fail(__FILE__, __LINE__, "%s: %s", addr[i], mg_errdetail());
 	for (i = 0; i < N; i++)
-		ping(c[i]);
+		cu_ping(c[i]);
 	for (i = 0; i < N; i++)
 		mg_context_free(c[i]);
 	ssh_case_fini(&t);
@@ -276,7 +265,7 @@ TEST_T(ssh_leaves_nothing_on_the_target, 240)
 	home0 = count_owned(pw->pw_dir, -1);
 	if (mg_connect(t.r, &t.o, &c) != 0)
 		mg_test_fail(__FILE__, __LINE__, "connect: %s", mg_errdetail());
-	ping(c);
+	cu_ping(c);
 	/* The agent removed its file and folder before the handshake. */
 	CHECK_EQ(count_owned("/tmp", pw->pw_uid), tmp0);
 	CHECK_EQ(count_owned(pw->pw_dir, -1), home0);
@@ -306,7 +295,7 @@ static long ssh_connect_bytes(struct ssh_case *t)
 	mg_log_set_handler(sent_log_cb, NULL, MG_LOG_DEBUG);
 	if (mg_connect(t->r, &t->o, &c) != 0)
 		mg_test_fail(__FILE__, __LINE__, "connect: %s", mg_errdetail());
-	ping(c);
+	cu_ping(c);
 	CHECK_OK(mg_context_shutdown(c, 5000));
 	mg_context_free(c);
 	mg_log_set_handler(NULL, NULL, MG_LOG_WARNING);

@@ -120,16 +120,19 @@ static size_t self_len, unpack_len;
  * unpacker and cannot boot through a first stage. */
 static void split_image(const uint8_t *p, size_t n)
 {
-	const uint8_t *t = p + n - TRAILER_LEN;
+	const uint8_t *t;
 	uint32_t ulen, alen;
 
 	self_data = p;
 	self_len = n;
-	if (n < TRAILER_LEN || get_le32(t) != TRAILER_MAGIC)
+	if (n < TRAILER_LEN)
+		return;
+	t = p + n - TRAILER_LEN;
+	if (get_le32(t) != TRAILER_MAGIC)
 		return;
 	ulen = get_le32(t + 4);
 	alen = get_le32(t + 8);
-	if ((uint64_t)ulen + alen + TRAILER_LEN != n)
+	if (ulen == 0 || alen == 0 || (uint64_t)ulen + alen + TRAILER_LEN != n)
 		return;
 	self_len = alen;
 	unpack_data = p + alen;
