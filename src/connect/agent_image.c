@@ -80,28 +80,25 @@ int mg__unpack_image(const uint8_t **datap, size_t *lenp)
 	return 0;
 }
 
-/* The agent, the unpacker and the trailer in one buffer, made once; what
- * local children run. */
+/* The agent, the unpacker and the trailer in one buffer: what local
+ * children run.  The caller frees it once the fd holding it is made, so
+ * no process keeps a second copy of the agent. */
 static int full_image(uint8_t **datap, size_t *lenp)
 {
-	static uint8_t *full;
-	static size_t full_len;
 	const uint8_t *a, *u;
 	size_t alen, ulen;
+	uint8_t *full;
 	int r;
 
-	if (full == NULL) {
-		if ((r = mg__agent_image(&a, &alen)) != 0 || (r = mg__unpack_image(&u, &ulen)) != 0)
-			return r;
-		if ((full = mg__malloc(alen + ulen + TRAILER_LEN)) == NULL)
-			return -ENOMEM;
-		memcpy(full, a, alen);
-		memcpy(full + alen, u, ulen);
-		mg__image_trailer(full + alen + ulen, ulen, alen);
-		full_len = alen + ulen + TRAILER_LEN;
-	}
+	if ((r = mg__agent_image(&a, &alen)) != 0 || (r = mg__unpack_image(&u, &ulen)) != 0)
+		return r;
+	if ((full = mg__malloc(alen + ulen + TRAILER_LEN)) == NULL)
+		return -ENOMEM;
+	memcpy(full, a, alen);
+	memcpy(full + alen, u, ulen);
+	mg__image_trailer(full + alen + ulen, ulen, alen);
 	*datap = full;
-	*lenp = full_len;
+	*lenp = alen + ulen + TRAILER_LEN;
 	return 0;
 }
 
@@ -294,6 +291,7 @@ int mg__agent_memfd(void)
 		fd = make_memfd(data, len);
 		if (fd == -ENOSYS || fd == -EINVAL)
 			fd = mg__agent_tmpfile(data, len);
+		mg__free(data);
 	}
 #endif
 	/* Never 0-2: a child's stdio is put there before the exec. */
