@@ -1,25 +1,31 @@
 /*
  * unpack.c: mitogen-unpack, the first thing a first stage runs on a target
- * (src/connect/bootstrap.c).  The shell writes this program from one line
- * of text with its own printf, so it must be tiny: no C library, no
- * relocations, one segment.  It reads the agent from stdin, unpacks it and
- * execs it, without gzip, head or any other tool of the target's.
+ * (src/connect/bootstrap.c).  It reads the agent from stdin, unpacks it and
+ * execs it, without gzip, head or any other tool of the target's: no C
+ * library, no relocations, one segment.
  *
- * Input on fd 0, read exactly (nothing after it is touched: the agent's
+ * The file comes in two parts (unpack.ld).  The head (~0.2 KB: an ELF
+ * header written below, whose one program header loads only the head, and
+ * a stub) is what the shell writes from one line of text with its own
+ * printf; the shell's `read` takes that line a byte per system call, so it
+ * is kept small.  The stub removes the file (when run as "PATH
+ * --mitogen-rm": whatever happens next, nothing is left on disk) and reads
+ * the rest of the program, ~3.1 KB, from stdin to where it belongs, raw.
+ * Memory then holds the whole file.
+ *
+ * Then on fd 0, read exactly (nothing after it is touched: the agent's
  * handshake follows right behind):
  *   "MGP1", u32 kind, u32 payload length, u32 program length (little
  *   endian), then the payload: the program itself (kind 0) or raw deflate
  *   (RFC 1951) of the program after the x86 branch filter of
  *   branch_filter.h (kind 1).
  *
- * It runs as "/ITS/PATH --mitogen-rm": it reads its own file and removes
- * it at once, writes the program's image (below) to a memfd and execs
- * that, so nothing is left on disk.  Without memfd_create it writes the
- * image to its own name again (0700, O_EXCL) and execs it with
- * --mitogen-rm, on which the agent removes it.  On a failure it says which
- * step failed, with the errno, on stderr and exits 1.  (The cache's first
- * stage does not use it: a miss there is rare and takes the image as it
- * is.)
+ * It writes the program's image (below) to a memfd and execs that.
+ * Without memfd_create it writes the image to its own name again (0700,
+ * O_EXCL) and execs it with --mitogen-rm, on which the agent removes it.
+ * On a failure it says which step failed, with the errno, on stderr and
+ * exits 1 ("short read" from the stub).  (The cache's first stage does not
+ * use it: a miss there is rare and takes the image as it is.)
  *
  * x86_64 Linux only, as the stock agent is.
  */
@@ -61,7 +67,6 @@ static long sys6(long nr, long a, long b, long c, long d, long e)
 #define NR_memfd_create 319
 #define NR_execveat 322
 
-#define O_RDONLY 0
 #define O_WRONLY 01
 #define O_CREAT 0100
 #define O_EXCL 0200
@@ -437,7 +442,6 @@ static u8 *map(usize n)
 /* The program's image: the program, this unpacker (so that the agent can
  * boot contexts of its own: src/connect/agent_image.c), and a trailer:
  * "MGU1", u32 unpacker length, u32 program length, u32 0. */
-#define UNPACKER_MAX 8192
 #define TRAILER_LEN 16
 
 static void put_u32(u8 *p, u32 v)
@@ -446,25 +450,19 @@ static void put_u32(u8 *p, u32 v)
 		p[k] = (u8)v;
 }
 
+/* This program's file, as it is in memory (unpack.ld). */
+extern const u8 __unpack_image[], __unpack_image_end[];
+
 static int run(int argc, char **argv, char **envp)
 {
-	static u8 own[UNPACKER_MAX];
+	const u8 *own = __unpack_image;
+	usize ulen = (usize)(__unpack_image_end - __unpack_image);
 	char *self = argv[0];
 	u8 header[HEADER_LEN], *in, *out;
 	u32 kind, zlen, len;
-	long fd, ulen;
 
-	if (argc != 2 || self[0] != '/')
-		die("usage: /PATH --mitogen-rm;", -22);
-	/* Its own bytes first, then its file goes: whatever happens next,
-	 * nothing is left on disk. */
-	if ((fd = SYS(NR_open, self, O_RDONLY | O_CLOEXEC, 0)) < 0)
-		die("open self", fd);
-	ulen = SYS(NR_read, fd, own, UNPACKER_MAX);
-	SYS(NR_close, fd, 0, 0);
-	SYS(NR_unlink, self, 0, 0);
-	if (ulen <= 0 || ulen == UNPACKER_MAX)
-		die("read self", ulen < 0 ? ulen : -27 /* EFBIG */);
+	if (argc != 2) /* else the stub has removed its file */
+		die("usage: PATH --mitogen-rm;", -22);
 	read_all(header, HEADER_LEN);
 	kind = get_u32(header + 4);
 	zlen = get_u32(header + 8);
@@ -472,9 +470,9 @@ static int run(int argc, char **argv, char **envp)
 	if (get_u32(header) != 0x3150474d /* "MGP1" */ || kind > 1 || (kind == 0 && zlen != len) ||
 	    len == 0 || (len | zlen) >= (1u << 28))
 		die("header", -71);
-	out = map(len + UNPACKER_MAX + TRAILER_LEN);
+	out = map(len + ulen + TRAILER_LEN);
 	in = kind == 0 ? out : map(zlen);
-	for (long i = 0; i < ulen; i++)
+	for (usize i = 0; i < ulen; i++)
 		out[len + i] = own[i];
 	read_all(in, zlen);
 	if (kind == 1) {
@@ -511,9 +509,67 @@ __attribute__((used)) static void start_c(long *sp)
 	SYS(NR_exit_group, run(argc, argv, argv + argc + 1), 0, 0);
 }
 
-__asm__(".globl _start\n"
+/* The head: what the first stage's printf writes (unpack.ld).  An ELF
+ * header and one program header that loads the head alone, read-write-
+ * execute, with room for the whole image; then the stub, which reads the
+ * rest of the file from stdin behind itself, exactly, and starts the C
+ * code.  The rest thus travels as it is rather than as printf escapes,
+ * which the shell's `read` takes a byte per system call.  Immediates are
+ * pushed and popped where that avoids NUL bytes, which cost two bytes in
+ * the line.  No PT_GNU_STACK: the older kernels that map the bss without
+ * execute permission then make every mapping executable. */
+__asm__(".section .unpack_head,\"awx\"\n"
+        /* e_ident: ELF64, little endian, version 1; then the padding. */
+        "  .byte 0x7f, 'E', 'L', 'F', 2, 1, 1, 0\n"
+        "  .quad 0\n"
+        /* ET_EXEC, EM_X86_64, EV_CURRENT, entry, phoff, shoff, flags. */
+        "  .short 2, 62\n"
+        "  .long 1\n"
+        "  .quad _start, 64, 0\n"
+        "  .long 0\n"
+        /* ehsize, phentsize, phnum, shentsize, shnum, shstrndx. */
+        "  .short 64, 56, 1, 0, 0, 0\n"
+        /* PT_LOAD, R|W|X, offset 0, vaddr, paddr, filesz, memsz, align. */
+        "  .long 1, 7\n"
+        "  .quad 0, __unpack_image, __unpack_image\n"
+        "  .quad __unpack_head_len, __unpack_mem_len, 0x1000\n"
+        ".globl _start\n"
         "_start:\n"
+        "  cmpl $2, (%rsp)\n" /* run as "PATH --mitogen-rm": its file goes */
+        "  jne 0f\n"          /* at once, whatever happens next */
+        "  mov 8(%rsp), %rdi\n"
+        "  push $87\n"
+        "  pop %rax\n" /* unlink(argv[0]) */
+        "  syscall\n"
+        "0:\n"
+        "  mov $__unpack_tail_len, %edx\n"
+        "  mov $__unpack_head_end, %esi\n"
+        "1:\n"
+        "  xor %edi, %edi\n"
+        "  xor %eax, %eax\n" /* read(0, at, left) */
+        "  syscall\n"
+        "  test %rax, %rax\n"
+        "  jle 2f\n"
+        "  add %rax, %rsi\n"
+        "  sub %eax, %edx\n"
+        "  jnz 1b\n"
         "  mov %rsp, %rdi\n"
         "  and $-16, %rsp\n"
-        "  call start_c\n");
+        "  call start_c\n"
+        "2:\n" /* a short read: the master is gone or sent too little */
+        "  push $2\n"
+        "  pop %rdi\n"
+        "  lea 3f(%rip), %rsi\n"
+        "  push $27\n" /* the message's length */
+        "  pop %rdx\n"
+        "  push $1\n"
+        "  pop %rax\n" /* write(2, message, length) */
+        "  syscall\n"
+        "  push $1\n"
+        "  pop %rdi\n"
+        "  mov $231, %eax\n" /* exit_group(1) */
+        "  syscall\n"
+        "3: .ascii \"mitogen-unpack: short read\\n\"\n"
+        "4:\n"
+        ".text\n");
 #endif

@@ -385,6 +385,19 @@ TEST(first_stage_leaves_nothing_when_the_line_never_comes)
 	}
 }
 
+TEST(first_stage_without_a_file_says_why)
+{
+	struct sandbox sb;
+
+	/* TMPDIR names no folder: neither the shell's own file nor mktemp's
+	 * can be made.  The script ends before its marker, and the connect
+	 * fails at once with what mktemp said. */
+	sandbox_init(&sb);
+	snprintf(sb.path_env, sizeof(sb.path_env), "PATH=/usr/bin:/bin");
+	snprintf(sb.tmp_env, sizeof(sb.tmp_env), "TMPDIR=%s/none", sb.dir);
+	connect_fails(&sb, "/usr/bin/dash", "mktemp", "none/mitogen-agent");
+}
+
 TEST(first_stage_never_writes_into_a_name_raced_to_a_link)
 {
 	static const char *const shells[] = {"/usr/bin/dash", "/bin/bash"};

@@ -22,6 +22,7 @@
 #undef MFD_CLOEXEC
 #undef AT_EMPTY_PATH
 
+#include <elf.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <sys/stat.h>
@@ -493,22 +494,50 @@ TEST(the_filter_is_undone)
  * root/report and root/err. */
 struct run {
 	char root[64], dir[80], self[120], report[80], err[80];
+	struct buf u; /* the built unpacker */
+	size_t head;  /* of which the file holds this much, as in a first stage */
+	size_t sent;  /* and stdin this much of the rest (all, unless cut) */
 	int status;
 };
 
+/* The head of the unpacker: what its one program header loads. */
+static size_t head_len(struct buf u)
+{
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+
+	CHECK(u.n >= sizeof(eh) + sizeof(ph));
+	memcpy(&eh, u.p, sizeof(eh));
+	CHECK_MEM(eh.e_ident, ELFMAG, SELFMAG);
+	CHECK_EQ(eh.e_phnum, 1);
+	CHECK_EQ(eh.e_phoff, sizeof(eh));
+	memcpy(&ph, u.p + eh.e_phoff, sizeof(ph));
+	CHECK_EQ(ph.p_type, PT_LOAD);
+	CHECK_EQ(ph.p_offset, 0);
+	CHECK(ph.p_filesz > eh.e_phoff + sizeof(ph) && ph.p_filesz < u.n);
+	CHECK(ph.p_memsz >= u.n);
+	return ph.p_filesz;
+}
+
 static void run_init(struct run *r)
 {
-	struct buf u = file_get(built("mitogen-unpack"));
-
 	sandbox(r->root);
 	snprintf(r->dir, sizeof(r->dir), "%s/run", r->root);
 	snprintf(r->self, sizeof(r->self), "%s/mitogen-unpack", r->dir);
 	snprintf(r->report, sizeof(r->report), "%s/report", r->root);
 	snprintf(r->err, sizeof(r->err), "%s/err", r->root);
 	CHECK_EQ(mkdir(r->dir, 0700), 0);
-	file_put(r->self, u.p, u.n);
+	r->u = file_get(built("mitogen-unpack"));
+	r->head = head_len(r->u);
+	r->sent = r->u.n - r->head;
+	file_put(r->self, r->u.p, r->head);
 	CHECK_EQ(chmod(r->self, 0700), 0);
-	free(u.p);
+}
+
+static void run_fini(struct run *r)
+{
+	sh("rm -rf %s", r->root);
+	free(r->u.p);
 }
 
 /* Header ("MGP1" unless magic says otherwise), then payload, then tail. */
@@ -526,8 +555,9 @@ static struct buf input_make(const char *magic, uint32_t kind, uint32_t zlen, ui
 	return b;
 }
 
-/* Runs "argv0 [--mitogen-rm]" with input on a pipe (written by a child of
- * its own, so a large input cannot block this one) and waits for both. */
+/* Runs "argv0 [--mitogen-rm]" with the rest of the unpacker and input on
+ * a pipe (written by a child of its own, so a large input cannot block
+ * this one) and waits for both. */
 static void run_unpacker(struct run *r, struct buf input, const char *argv0, bool rm_arg,
                          bool no_memfd)
 {
@@ -538,7 +568,9 @@ static void run_unpacker(struct run *r, struct buf input, const char *argv0, boo
 	CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
 	if ((w = fork()) == 0) {
 		close(p[0]);
-		write_full(p[1], input.p, input.n);
+		write_full(p[1], r->u.p + r->head, r->sent);
+		if (r->sent == r->u.n - r->head)
+			write_full(p[1], input.p, input.n);
 		_exit(0);
 	}
 	if ((pid = fork()) == 0) {
@@ -582,7 +614,7 @@ static void check_file(const char *path, const char *want)
  * argv, image and stdin the contract says; nothing is left on disk. */
 static void check_unpacked(uint32_t kind, bool no_memfd)
 {
-	struct buf prog = file_get(cu_self_exe()), u = file_get(built("mitogen-unpack"));
+	struct buf prog = file_get(cu_self_exe()), u;
 	struct buf payload = prog, tail = data_random(100000, NULL), input, rep, rec[5];
 	uint8_t trailer[TRAILER_LEN];
 	char argv[200];
@@ -590,6 +622,7 @@ static void check_unpacked(uint32_t kind, bool no_memfd)
 	struct run r;
 
 	run_init(&r);
+	u = r.u;
 	if (kind == 1) {
 		struct buf f = transform(r.root, "filter", prog);
 
@@ -638,11 +671,10 @@ static void check_unpacked(uint32_t kind, bool no_memfd)
 	CHECK_MEM(rec[4].p, tail.p, tail.n);
 	check_file(r.err, "");
 	CHECK_EQ(rmdir(r.dir), 0); /* empty */
-	sh("rm -rf %s", r.root);
+	run_fini(&r);
 	if (payload.p != prog.p)
 		free(payload.p);
 	free(prog.p);
-	free(u.p);
 	free(tail.p);
 	free(input.p);
 	free(rep.p);
@@ -659,16 +691,20 @@ TEST(unpack_without_memfd_runs_the_program_from_its_own_path)
 	check_unpacked(1, true);
 }
 
-/* input makes the unpacker (run as argv0, with or without --mitogen-rm)
- * end with status 1 and "mitogen-unpack: msg"; its file is left only when
- * it was run the wrong way (it reads itself and removes its file first). */
-static void check_refused(struct buf input, bool relative, bool rm_arg, const char *msg, bool left)
+/* input makes the unpacker (run as argv0, with or without --mitogen-rm,
+ * sent only `sent` bytes of its rest when that is not -1) end with status
+ * 1 and "mitogen-unpack: msg"; its file is left only when it was run the
+ * wrong way (its stub removes it before it reads anything). */
+static void check_refused(struct buf input, bool relative, bool rm_arg, long sent, const char *msg,
+                          bool left)
 {
 	char want[200];
 	struct buf rep;
 	struct run r;
 
 	run_init(&r);
+	if (sent >= 0)
+		r.sent = (size_t)sent;
 	run_unpacker(&r, input, relative ? "mitogen-unpack" : r.self, rm_arg, false);
 	snprintf(want, sizeof(want), "mitogen-unpack: %s\n", msg);
 	check_file(r.err, want);
@@ -676,7 +712,7 @@ static void check_refused(struct buf input, bool relative, bool rm_arg, const ch
 	rep = file_get(r.report);
 	CHECK_EQ(rep.n, 0); /* the program never ran */
 	CHECK_EQ(access(r.self, F_OK) == 0, left);
-	sh("rm -rf %s", r.root);
+	run_fini(&r);
 	free(rep.p);
 	free(input.p);
 }
@@ -685,24 +721,32 @@ TEST(unpack_refuses_bad_input)
 {
 	const char *header = "header failed (errno 071)";
 	const char *eof = "read failed (errno 005)";
-	const char *usage = "usage: /PATH --mitogen-rm; failed (errno 022)";
+	const char *usage = "usage: PATH --mitogen-rm; failed (errno 022)";
 	struct buf p = data_random(1000, NULL), none = {(uint8_t *)"", 0}, short_header;
 
-	check_refused(input_make("MGPX", 0, 1000, 1000, p, none), false, true, header, false);
-	check_refused(input_make("MGP1", 2, 1000, 1000, p, none), false, true, header, false);
-	check_refused(input_make("MGP1", 0, 1000, 999, p, none), false, true, header, false);
-	check_refused(input_make("MGP1", 1, 1000, 0, p, none), false, true, header, false);
-	check_refused(input_make("MGP1", 1, 1000, 1u << 28, p, none), false, true, header, false);
+	check_refused(input_make("MGPX", 0, 1000, 1000, p, none), false, true, -1, header, false);
+	check_refused(input_make("MGP1", 2, 1000, 1000, p, none), false, true, -1, header, false);
+	check_refused(input_make("MGP1", 0, 1000, 999, p, none), false, true, -1, header, false);
+	check_refused(input_make("MGP1", 1, 1000, 0, p, none), false, true, -1, header, false);
+	check_refused(input_make("MGP1", 1, 1000, 1u << 28, p, none), false, true, -1, header,
+	              false);
 	short_header = input_make("MGP1", 0, 1000, 1000, p, none);
 	short_header.n = 8;
-	check_refused(short_header, false, true, eof, false);
-	check_refused(input_make("MGP1", 0, 2000, 2000, p, none), false, true, eof, false);
-	check_refused(input_make("MGP1", 1, 1000, 5000, p, none), false, true,
+	check_refused(short_header, false, true, -1, eof, false);
+	check_refused(input_make("MGP1", 0, 2000, 2000, p, none), false, true, -1, eof, false);
+	check_refused(input_make("MGP1", 1, 1000, 5000, p, none), false, true, -1,
 	              "inflate failed (errno 074)", false);
-	check_refused(input_make("MGP1", 0, 1000, 1000, p, none), false, true,
+	check_refused(input_make("MGP1", 0, 1000, 1000, p, none), false, true, -1,
 	              "exec failed (errno 008)", false);
+	/* Its own rest cut short (the master died): the stub says so, and
+	 * the file is gone all the same. */
+	check_refused(input_make("MGP1", 0, 1000, 1000, p, none), false, true, 0, "short read",
+	              false);
+	check_refused(input_make("MGP1", 0, 1000, 1000, p, none), false, true, 100, "short read",
+	              false);
+	/* A relative path (a relative TMPDIR) is removed as well. */
+	check_refused(input_make("MGPX", 0, 1000, 1000, p, none), true, true, -1, header, false);
 	/* Run the wrong way, it touches nothing. */
-	check_refused(input_make("MGP1", 0, 1000, 1000, p, none), true, true, usage, true);
-	check_refused(input_make("MGP1", 0, 1000, 1000, p, none), false, false, usage, true);
+	check_refused(input_make("MGP1", 0, 1000, 1000, p, none), false, false, -1, usage, true);
 	free(p.p);
 }

@@ -7,24 +7,29 @@
  * needs only sh and chmod (uname where /proc/sys/kernel lacks the arch,
  * mktemp when its own file name is taken):
  *
- *   1. it prints "MGSTAGE1 2 <os> <arch> nocache";
- *   2. the master answers with one line: mitogen-unpack (agent/unpack.c,
- *      ~3.4 KB) as a printf format, its bytes as they are but for NUL,
- *      newline, backslash and % (and two of bash's, below), which are
- *      escaped; the shell's `read -r` takes the line and its builtin
- *      printf writes the program into a file the shell made (O_EXCL,
- *      private under umask 077; see below);
- *   3. it execs that file with --mitogen-rm; the unpacker removes it at
- *      once, reads its header and the agent (deflated after a branch
- *      filter, ~61 KB) from stdin, exactly, and execs the agent from a
- *      memfd (unpack.c has the details and the fallback);
+ *   1. it makes its file (below) and starts `chmod 700` on it in the
+ *      background, then prints "MGSTAGE1 2 <os> <arch> nocache": chmod
+ *      (a process start: 5 ms on an idle VM here, 15 ms at load 20) is
+ *      the one thing the exec must wait for, so it starts first and runs
+ *      while the master answers;
+ *   2. the master answers with one line: the head of mitogen-unpack
+ *      (agent/unpack.c: ELF header and a stub, ~0.2 KB) as a printf
+ *      format, its bytes as they are but for NUL, newline, backslash and
+ *      % (and two of bash's, below), which are escaped; the shell's `read
+ *      -r` takes the line and its builtin printf writes it into the file,
+ *      which the shell made (O_EXCL, private under umask 077);
+ *   3. it execs that file with --mitogen-rm; the stub removes it at once
+ *      and reads the rest of the unpacker (~3.1 KB) raw from stdin; the
+ *      unpacker reads its header and the agent (deflated after a branch
+ *      filter, ~61 KB), exactly, and execs the agent from a memfd
+ *      (unpack.c has the details and the fallback);
  *   4. the agent reads the MGBOOT handshake and answers MGREADY.
- * The master sends the line, the packed agent and the handshake in one
- * go: nothing on the way reads ahead (the shell's `read` takes one byte
- * at a time from a pipe or socket, POSIX), so each reader gets its part.
- * No tool of the target's runs but chmod, in the background while the
- * line arrives: gzip and head are not needed, and each process start costs
- * 5 ms on an idle VM here, 15 ms at load 20.
+ * The master sends the line, the rest of the unpacker, the packed agent
+ * and the handshake in one go: nothing on the way reads ahead (the shell's
+ * `read` takes one byte at a time from a pipe or socket, POSIX, which is
+ * why the line is only the head: ~1.9 us a byte here), so each reader gets
+ * its part.  No tool of the target's runs but chmod: gzip and head are not
+ * needed.
  *
  * With the cache option (mg_connect_opts.cache) the first stage is another
  * script, which also needs mkdir, mv, rmdir, head and mktemp: it looks for
@@ -57,9 +62,10 @@
  * which under noclobber is one the shell created (dash, bash and busybox
  * refuse a regular file that was there), and the name is written to only
  * then.  (`[`, not `:`: a failed redirection on a special builtin ends a
- * POSIX shell.)  chmod runs in the background while the line arrives (the
- * file is private from its creation, writing it keeps the mode, and `wait`
- * joins chmod before the exec).  Where TMPDIR is mounted noexec (hardened
+ * POSIX shell.)  chmod runs in the background (the file is private from
+ * its creation, writing it keeps the mode, and `wait` joins chmod before
+ * the exec); a failed mktemp ends the script before the marker, and the
+ * master reports what it printed.  Where TMPDIR is mounted noexec (hardened
  * hosts do that to /tmp), `[ -x ]` says so without a process (access(2)
  * with X_OK fails there) and the program goes to $HOME/.mitogen-agent.<pid>
  * instead, checked the same way: a failed exec ends a POSIX shell before
@@ -87,13 +93,12 @@
 
 /* No single quote in it: it goes on a command line inside '...'. */
 static const char first_stage[] =
-        "umask 77;IFS=;k=/proc/sys/kernel;"
+        "umask 77;IFS=;t=${TMPDIR:-/tmp}/mitogen-agent;f=$t.$$;set -fC;"
+        "{ [ ! -e $f ]&&[ ! -h $f ]&&[ -f /proc/self/fd/1 ]>$f;} 2>/dev/null||"
+        "f=`mktemp $t.XXXXXX`||exit 1;chmod 700 $f&k=/proc/sys/kernel;"
         "{ read s<$k/ostype&&read m<$k/arch;} 2>/dev/null||s=`uname -sm` m=;"
         "echo MGSTAGE1 2 $s $m nocache;"
-        "t=${TMPDIR:-/tmp}/mitogen-agent;f=$t.$$;set -fC;"
-        "{ [ ! -e $f ]&&[ ! -h $f ]&&[ -f /proc/self/fd/1 ]>$f;} 2>/dev/null||"
-        "f=`mktemp $t.XXXXXX`||exit 1;"
-        "chmod 700 $f&LC_ALL=C read -r l&&LC_ALL=C printf \"$l\">|$f&&wait $!&&"
+        "LC_ALL=C read -r l&&LC_ALL=C printf \"$l\">|$f&&wait $!&&"
         "{ [ -x $f ]||{ rm -f $f;f=$HOME/.mitogen-agent.$$;true>$f&&"
         "chmod 700 $f&&LC_ALL=C printf \"$l\">|$f&&[ -x $f ];};}&&"
         "exec $f " MG_BOOTSTRAP_RM_FLAG ";rm -f $f;exit 1";
@@ -290,13 +295,41 @@ char *mg__bootstrap_printf_line(const uint8_t *u, size_t ulen, size_t *lenp)
 	return line;
 }
 
+static const uint8_t *unpack_tail;
+static size_t unpack_tail_len;
+
+static uint64_t get_le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+size_t mg__unpack_head_len(const uint8_t *u, size_t ulen)
+{
+	uint64_t phoff, filesz;
+
+	if (ulen < 64 || memcmp(u, "\177ELF\2\1", 6) != 0)
+		return 0;
+	phoff = get_le64(u + 32);
+	if (phoff > ulen || ulen - phoff < 56 || get_le64(u + phoff + 8) != 0)
+		return 0;
+	filesz = get_le64(u + phoff + 32);
+	return filesz >= phoff + 56 && filesz <= ulen ? (size_t)filesz : 0;
+}
+
 static void unpack_line_make(void)
 {
 	const uint8_t *u;
-	size_t ulen;
+	size_t ulen, head;
 
-	if (mg__unpack_image(&u, &ulen) == 0)
-		unpack_line = mg__bootstrap_printf_line(u, ulen, &unpack_line_len);
+	if (mg__unpack_image(&u, &ulen) != 0 || (head = mg__unpack_head_len(u, ulen)) == 0)
+		return;
+	unpack_line = mg__bootstrap_printf_line(u, head, &unpack_line_len);
+	unpack_tail = u + head;
+	unpack_tail_len = ulen - head;
 }
 
 /* Splits s at spaces into at most n words, in place; the word count, or
@@ -374,6 +407,7 @@ static int queue_unpack(struct mg_bootstrap *b, char *why, size_t whylen)
 		put_le32(b->head + 8, (uint32_t)len);
 	}
 	queue(b, unpack_line, unpack_line_len);
+	queue(b, unpack_tail, unpack_tail_len);
 	queue(b, b->head, 16);
 	queue(b, prog, len);
 	queue(b, b->hs.data, b->hs.len);

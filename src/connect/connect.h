@@ -215,6 +215,11 @@ const char *mg__bootstrap_script(void);
  * *lenp bytes; NULL on -ENOMEM.  Caller frees.  Thread: any. */
 char *mg__bootstrap_printf_line(const uint8_t *p, size_t n, size_t *lenp);
 
+/* How many of mitogen-unpack's ulen bytes at u go as the printf line: its
+ * head, which its one program header loads (agent/unpack.ld); the rest
+ * follows raw.  0 when u is not such a program.  Thread: any. */
+size_t mg__unpack_head_len(const uint8_t *u, size_t ulen);
+
 /* The master's side of a first stage, with hs (the MGBOOT handshake) moved
  * in (hs is left empty).  Caller frees.  0 or -ENOMEM.  Thread: any. */
 int mg__bootstrap_new(struct mg_buf *hs, struct mg_bootstrap **bp);
