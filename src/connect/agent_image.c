@@ -36,18 +36,12 @@ static int cached_fd = -1;
 #define TRAILER_LEN MG_IMAGE_TRAILER_LEN
 #define TRAILER_MAGIC 0x3155474du /* "MGU1" */
 
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
 void mg__image_trailer(uint8_t t[MG_IMAGE_TRAILER_LEN], size_t unpack_len, size_t agent_len)
 {
-	put_le32(t, TRAILER_MAGIC);
-	put_le32(t + 4, (uint32_t)unpack_len);
-	put_le32(t + 8, (uint32_t)agent_len);
-	put_le32(t + 12, 0);
+	mg__put_le32(t, TRAILER_MAGIC);
+	mg__put_le32(t + 4, (uint32_t)unpack_len);
+	mg__put_le32(t + 8, (uint32_t)agent_len);
+	mg__put_le32(t + 12, 0);
 }
 
 #ifndef MG_NO_EMBEDDED_AGENT
@@ -104,11 +98,6 @@ static int full_image(uint8_t **datap, size_t *lenp)
 
 #else
 
-static uint32_t get_le32(const uint8_t *p)
-{
-	return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 static const uint8_t *self_data, *unpack_data;
 static size_t self_len, unpack_len;
 
@@ -125,10 +114,10 @@ static void split_image(const uint8_t *p, size_t n)
 	if (n < TRAILER_LEN)
 		return;
 	t = p + n - TRAILER_LEN;
-	if (get_le32(t) != TRAILER_MAGIC)
+	if ((uint32_t)mg__get_le(t, 4) != TRAILER_MAGIC)
 		return;
-	ulen = get_le32(t + 4);
-	alen = get_le32(t + 8);
+	ulen = (uint32_t)mg__get_le(t + 4, 4);
+	alen = (uint32_t)mg__get_le(t + 8, 4);
 	if (ulen == 0 || alen == 0 || (uint64_t)ulen + alen + TRAILER_LEN != n)
 		return;
 	self_len = alen;

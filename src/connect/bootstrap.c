@@ -239,12 +239,6 @@ static void queue(struct mg_bootstrap *b, const void *p, size_t n)
 	b->outlen[b->nout++] = n;
 }
 
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
 /* mitogen-unpack as the line the first stage reads and hands to printf as
  * its format: every byte as it is (the shells keep any byte in a variable
  * but NUL, and `read -r` stops only at a newline), but NUL, newline,
@@ -298,25 +292,16 @@ char *mg__bootstrap_printf_line(const uint8_t *u, size_t ulen, size_t *lenp)
 static const uint8_t *unpack_tail;
 static size_t unpack_tail_len;
 
-static uint64_t get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
 size_t mg__unpack_head_len(const uint8_t *u, size_t ulen)
 {
 	uint64_t phoff, filesz;
 
 	if (ulen < 64 || memcmp(u, "\177ELF\2\1", 6) != 0)
 		return 0;
-	phoff = get_le64(u + 32);
-	if (phoff > ulen || ulen - phoff < 56 || get_le64(u + phoff + 8) != 0)
+	phoff = mg__get_le(u + 32, 8);
+	if (phoff > ulen || ulen - phoff < 56 || mg__get_le(u + phoff + 8, 8) != 0)
 		return 0;
-	filesz = get_le64(u + phoff + 32);
+	filesz = mg__get_le(u + phoff + 32, 8);
 	return filesz >= phoff + 56 && filesz <= ulen ? (size_t)filesz : 0;
 }
 
@@ -395,16 +380,16 @@ static int queue_unpack(struct mg_bootstrap *b, char *why, size_t whylen)
 		return MG_ECONNECT;
 	}
 	memcpy(b->head, "MGP1", 4);
-	put_le32(b->head + 12, (uint32_t)len);
+	mg__put_le32(b->head + 12, (uint32_t)len);
 	if (!b->raw && z != NULL && z_end > z) {
 		zlen = (size_t)(z_end - z);
-		put_le32(b->head + 4, 1);
-		put_le32(b->head + 8, (uint32_t)zlen);
+		mg__put_le32(b->head + 4, 1);
+		mg__put_le32(b->head + 8, (uint32_t)zlen);
 		prog = z;
 		len = zlen;
 	} else {
-		put_le32(b->head + 4, 0);
-		put_le32(b->head + 8, (uint32_t)len);
+		mg__put_le32(b->head + 4, 0);
+		mg__put_le32(b->head + 8, (uint32_t)len);
 	}
 	queue(b, unpack_line, unpack_line_len);
 	queue(b, unpack_tail, unpack_tail_len);

@@ -202,6 +202,23 @@ void mg__conn_launched_ex(struct mg_context *c, int chan, int errfd, pid_t pid, 
 extern const struct mg_conn_ops mg__conn_ops;
 
 /* ------------------------------------------------------------------------ */
+/* Little-endian fields of the first stage's headers and the image's
+ * trailer (bootstrap.c, agent_image.c, agent/unpack.c's format). */
+static inline void mg__put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static inline uint64_t mg__get_le(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+
+	while (n-- > 0)
+		v = v << 8 | p[n];
+	return v;
+}
+
 /* The first stage (bootstrap.c): see the comment there. */
 
 /* The flag the first stage execs the agent with: delete your own file. */
