@@ -153,6 +153,46 @@ TEST(first_boot_sends_at_most_64_kib)
 	CHECK_INT(sent, <=, 65536);
 }
 
+TEST(first_stage_line_is_only_the_unpackers_head)
+{
+	const uint8_t *u;
+	size_t ulen, head, n;
+	char *line;
+
+	/* The shell reads the line a byte per system call (~1.9 us a byte
+	 * here), so it carries only what the unpacker's program header
+	 * loads: the ELF headers and the stub, which reads the rest raw. */
+	CHECK_OK(mg__unpack_image(&u, &ulen));
+	head = mg__unpack_head_len(u, ulen);
+	CHECK_INT(head, >, 64 + 56);
+	CHECK_INT(head, <, ulen);
+	CHECK((line = mg__bootstrap_printf_line(u, head, &n)) != NULL);
+	printf("    line %zu bytes for a %zu-byte head of %zu\n", n, head, ulen);
+	CHECK_INT(n, <=, 512);
+	free(line);
+	/* Anything else is refused: not ELF, a header past the end, a
+	 * segment that does not start at 0 or claims more than there is. */
+	{
+		uint8_t bad[400];
+
+		memcpy(bad, u, sizeof(bad));
+		CHECK_EQ(mg__unpack_head_len(bad, sizeof(bad)), head);
+		CHECK_EQ(mg__unpack_head_len(bad, head - 1), 0);
+		CHECK_EQ(mg__unpack_head_len(bad, 63), 0);
+		bad[1] = 'X';
+		CHECK_EQ(mg__unpack_head_len(bad, sizeof(bad)), 0);
+		memcpy(bad, u, sizeof(bad));
+		bad[33] = 0xff; /* e_phoff past the end */
+		CHECK_EQ(mg__unpack_head_len(bad, sizeof(bad)), 0);
+		memcpy(bad, u, sizeof(bad));
+		bad[64 + 8] = 1; /* p_offset */
+		CHECK_EQ(mg__unpack_head_len(bad, sizeof(bad)), 0);
+		memcpy(bad, u, sizeof(bad));
+		bad[64 + 32 + 2] = 1; /* p_filesz += 64 KiB */
+		CHECK_EQ(mg__unpack_head_len(bad, sizeof(bad)), 0);
+	}
+}
+
 TEST(first_stage_busybox)
 {
 	struct sandbox sb;
