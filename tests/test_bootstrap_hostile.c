@@ -14,7 +14,7 @@ static void make_decoy(struct sandbox *sb, char kind, char *path, size_t size)
 	char target[400];
 	int fd;
 
-	snprintf(path, size, "%s/mitogen-agent.1", sb->tmp);
+	snprintf(path, size, "%s/decoy", sb->dir);
 	snprintf(target, sizeof(target), "%s/elsewhere", sb->dir);
 	if (kind == 'p') {
 		CHECK_EQ(mkfifo(path, 0666), 0);
@@ -131,40 +131,100 @@ TEST(first_stage_goes_to_a_home_with_a_space)
 	boot_noexec_tmpdir(true);
 }
 
-TEST(first_stage_leaves_a_taken_name_alone)
+/* The path of race_shim.so (a user of the target who wins every race). */
+static const char *race_shim(void)
 {
-	static const char kinds[] = {'p', 'l', 'f'};
-	char nsdash[400], decoy[400];
-	struct sandbox sb;
-	struct mg_router *r;
-	struct mg_context *c;
-	size_t i;
+	static char shim[4200];
 
-	if (geteuid() != 0 || access("/usr/bin/unshare", X_OK) != 0 ||
-	    access("/usr/bin/dash", X_OK) != 0)
-		mg_test_skip("needs root, unshare and dash for a pid namespace");
-	for (i = 0; i < sizeof(kinds); i++) {
-		sandbox_init(&sb);
-		/* The shell is the first process of a pid namespace, so its $$
-		 * is 1 and the name it tries first is known: something is
-		 * already there, and the first stage must go around it. */
-		sandbox_script(&sb, "nsdash",
-		               "#!/usr/bin/dash\nexec /usr/bin/unshare -pf /usr/bin/dash \"$@\"\n");
-		snprintf(nsdash, sizeof(nsdash), "%s/nsdash", sb.bin);
-		snprintf(sb.path_env, sizeof(sb.path_env), "PATH=/usr/bin:/bin");
-		make_decoy(&sb, kinds[i], decoy, sizeof(decoy));
-		r = util_router(0, "master", 0, 0, false);
-		if (connect_shell(r, nsdash, sb.env, &c) != 0)
-			mg_test_fail(__FILE__, __LINE__, "decoy '%c': connect: %s", kinds[i],
-			             mg_errdetail());
-		cu_ping(c);
-		CHECK_EQ(count_entries(sb.tmp), 1);
-		check_decoy(&sb, kinds[i], decoy);
-		CHECK_OK(mg_context_shutdown(c, 5000));
-		mg_context_free(c);
-		mg_router_free(r);
-		CHECK_EQ(count_entries(sb.tmp), 1);
-		rm_tree(sb.dir);
+	snprintf(shim, sizeof(shim), "%s/tests/libmg_race_shim.so", cu_build_dir());
+	if (access(shim, R_OK) != 0)
+		mg_test_fail(__FILE__, __LINE__, "%s is not built", shim);
+	return shim;
+}
+
+/* Connects through shell with the sandbox's env and race_shim preloaded,
+ * moving (move) or linking target to the first stage's name just before
+ * the shell opens it; pings and shuts the context down. */
+static void connect_raced(struct sandbox *sb, const char *shell, const char *target, bool move)
+{
+	char preload[4300], dir_env[320], target_env[420];
+	const char *env[] = {sb->path_env,
+	                     sb->tmp_env,
+	                     sb->home_env,
+	                     preload,
+	                     dir_env,
+	                     target_env,
+	                     move ? "MG_RACE_MOVE=1" : NULL,
+	                     NULL};
+	struct mg_router *r = util_router(0, "master", 0, 0, false);
+	struct mg_context *c;
+
+	snprintf(preload, sizeof(preload), "LD_PRELOAD=%s", race_shim());
+	snprintf(dir_env, sizeof(dir_env), "MG_RACE_DIR=%s", sb->tmp);
+	snprintf(target_env, sizeof(target_env), "MG_RACE_TARGET=%s", target);
+	if (connect_shell(r, shell, env, &c) != 0)
+		mg_test_fail(__FILE__, __LINE__, "%s: connect: %s", shell, mg_errdetail());
+	cu_ping(c);
+	CHECK_OK(mg_context_shutdown(c, 5000));
+	mg_context_free(c);
+	mg_router_free(r);
+}
+
+/* The one entry of dir, as a path. */
+static void only_entry(const char *dir, char *path, size_t size)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	CHECK(d != NULL);
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if ((size_t)snprintf(path, size, "%s/%s", dir, e->d_name) >= size)
+			mg_test_fail(__FILE__, __LINE__, "%s/%s: too long", dir, e->d_name);
+		n++;
+	}
+	closedir(d);
+	CHECK_EQ(n, 1);
+}
+
+TEST(first_stage_goes_around_a_taken_name)
+{
+	static const char *const shells[] = {"/usr/bin/dash", "/bin/bash"};
+	static const char kinds[] = {'p', 'l', 'f'};
+	char decoy[400], taken[800];
+	struct sandbox sb;
+
+	/* Something is already at the first stage's name when the shell
+	 * opens it (no user can know the name beforehand; the shim puts a
+	 * FIFO, a link or a file of another user's there all the same): the
+	 * first stage must go around it, to mktemp, and leave it as it was. */
+	for (size_t i = 0; i < sizeof(kinds); i++) {
+		for (size_t k = 0; k < sizeof(shells) / sizeof(shells[0]); k++) {
+			int hold = -1;
+
+			if (access(shells[k], X_OK) != 0)
+				continue;
+			sandbox_init(&sb);
+			snprintf(sb.path_env, sizeof(sb.path_env), "PATH=/usr/bin:/bin");
+			make_decoy(&sb, kinds[i], decoy, sizeof(decoy));
+			/* A reader, so that opening the FIFO does not block. */
+			if (kinds[i] == 'p')
+				CHECK((hold = open(decoy, O_RDWR | O_NONBLOCK | O_CLOEXEC)) >= 0);
+			connect_raced(&sb, shells[k], decoy, true);
+			only_entry(sb.tmp, taken, sizeof(taken));
+			check_decoy(&sb, kinds[i], taken);
+			if (hold >= 0) {
+				char buf[16];
+
+				if (read(hold, buf, sizeof(buf)) != -1 || errno != EAGAIN)
+					mg_test_fail(__FILE__, __LINE__, "%s wrote into the FIFO",
+					             shells[k]);
+				close(hold);
+			}
+			rm_tree(sb.dir);
+		}
 	}
 }
 
@@ -401,22 +461,16 @@ TEST(first_stage_without_a_file_says_why)
 TEST(first_stage_never_writes_into_a_name_raced_to_a_link)
 {
 	static const char *const shells[] = {"/usr/bin/dash", "/bin/bash"};
-	char fifo[400], shim[4200], preload[4300], dir_env[320], target_env[420], buf[64];
+	char fifo[400], buf[64];
 	struct sandbox sb;
 	struct stat st;
 
 	/* A user of the target puts a link at the first stage's name right
-	 * after the shell's last look at it (race_shim.c does that, from
-	 * inside the shell), to a FIFO here (for root, it could be a disk).
-	 * The shell's noclobber open follows a link to anything but a
+	 * before the shell's open, to a FIFO here (for root, it could be a
+	 * disk).  The shell's noclobber open follows a link to anything but a
 	 * regular file: the first stage must see it has no file of its own
 	 * and take a mktemp name, writing nothing there. */
-	snprintf(shim, sizeof(shim), "%s/tests/libmg_race_shim.so", cu_build_dir());
-	if (access(shim, R_OK) != 0)
-		mg_test_fail(__FILE__, __LINE__, "%s is not built", shim);
 	for (size_t i = 0; i < sizeof(shells) / sizeof(shells[0]); i++) {
-		struct mg_router *r;
-		struct mg_context *c;
 		int fd;
 
 		if (access(shells[i], X_OK) != 0)
@@ -427,22 +481,7 @@ TEST(first_stage_never_writes_into_a_name_raced_to_a_link)
 		CHECK_EQ(mkfifo(fifo, 0600), 0);
 		/* Held open, so that the shell's open of it does not block. */
 		CHECK((fd = open(fifo, O_RDWR | O_NONBLOCK | O_CLOEXEC)) >= 0);
-		snprintf(preload, sizeof(preload), "LD_PRELOAD=%s", shim);
-		snprintf(dir_env, sizeof(dir_env), "MG_RACE_DIR=%s", sb.tmp);
-		snprintf(target_env, sizeof(target_env), "MG_RACE_TARGET=%s", fifo);
-		{
-			const char *env[] = {sb.path_env, sb.tmp_env, sb.home_env, preload,
-			                     dir_env,     target_env, NULL};
-
-			r = util_router(0, "master", 0, 0, false);
-			if (connect_shell(r, shells[i], env, &c) != 0)
-				mg_test_fail(__FILE__, __LINE__, "%s: connect: %s", shells[i],
-				             mg_errdetail());
-		}
-		cu_ping(c);
-		CHECK_OK(mg_context_shutdown(c, 5000));
-		mg_context_free(c);
-		mg_router_free(r);
+		connect_raced(&sb, shells[i], fifo, false);
 		/* The race happened: the link is there, left alone. */
 		CHECK_EQ(count_entries(sb.tmp), 1);
 		if (read(fd, buf, sizeof(buf)) != -1 || errno != EAGAIN)

@@ -48,20 +48,21 @@
  * than a second unpacking path.  Without the option nothing is left on
  * disk.
  *
- * The file: the shell makes it itself, TMPDIR/mitogen-agent.<its pid>,
- * under noclobber (`set -C`), which opens with O_CREAT|O_EXCL: a file
- * nobody else can have made or swapped (TMPDIR is sticky, or ours).  That
- * saves a mktemp, a process start that costs as much as the rest of the
- * script on a busy host.  noclobber still opens a name that exists and is
- * not a regular file (a FIFO someone left could block us), so a name that
- * exists in any form, or a link, is left alone, and so is a failed
- * create: the script then falls back to mktemp.  Another user can still
- * put a link (to a disk, for root) or a FIFO there between those checks
- * and the open; so the builtin that takes the redirection is `[ -f
- * /proc/self/fd/1 ]`, true only when what was opened is a regular file,
- * which under noclobber is one the shell created (dash, bash and busybox
- * refuse a regular file that was there), and the name is written to only
- * then.  (`[`, not `:`: a failed redirection on a special builtin ends a
+ * The file: the shell makes it itself, TMPDIR/mitogen-agent.<uuid>, with
+ * a name from the kernel's /proc/sys/kernel/random/uuid (read with the
+ * builtin), under noclobber (`set -C`), which opens with O_CREAT|O_EXCL:
+ * a file nobody else can have made or swapped (TMPDIR is sticky, or
+ * ours).  That saves a mktemp, a process start that costs as much as the
+ * rest of the script on a busy host.  No other user can know the name
+ * beforehand, so none can leave a FIFO there for the open to block on (or
+ * a link to one: noclobber opens what is not a regular file) or race a
+ * link in.  Should one still be there, the builtin that takes the
+ * redirection is `[ -f /proc/self/fd/1 ]`, true only when what was opened
+ * is a regular file, which under noclobber is one the shell created
+ * (dash, bash and busybox refuse a regular file that was there), and the
+ * name is written to only then; else, and where there is no /proc, the
+ * script takes a mktemp name.  (`[`, not `:`: a failed redirection on a
+ * special builtin ends a
  * POSIX shell.)  chmod runs in the background (the file is private from
  * its creation, writing it keeps the mode, and `wait` joins chmod before
  * the exec); a failed mktemp ends the script before the marker, and the
@@ -93,9 +94,9 @@
 
 /* No single quote in it: it goes on a command line inside '...'. */
 static const char first_stage[] =
-        "umask 77;IFS=;t=${TMPDIR:-/tmp}/mitogen-agent;f=$t.$$;set -fC;"
-        "{ [ ! -e $f ]&&[ ! -h $f ]&&[ -f /proc/self/fd/1 ]>$f;} 2>/dev/null||"
-        "f=`mktemp $t.XXXXXX`||exit 1;chmod 700 $f&k=/proc/sys/kernel;"
+        "umask 77;IFS=;k=/proc/sys/kernel;t=${TMPDIR:-/tmp}/mitogen-agent;set -fC;"
+        "{ read u<$k/random/uuid&&f=$t.$u&&[ -f /proc/self/fd/1 ]>$f;} 2>/dev/null||"
+        "f=`mktemp $t.XXXXXX`||exit 1;chmod 700 $f&"
         "{ read s<$k/ostype&&read m<$k/arch;} 2>/dev/null||s=`uname -sm` m=;"
         "echo MGSTAGE1 2 $s $m nocache;"
         "LC_ALL=C read -r l&&LC_ALL=C printf \"$l\">|$f&&wait $!&&"
