@@ -23,7 +23,11 @@
  *                    and cached, plus the remote command line
  *
  * The Mitogen half is bench/mitogen_remote_ref.py (run after ours, with our
- * router gone).  Medians are reported; a figure is never asserted.  The
+ * router gone).  Medians are reported; a figure is never asserted.  Each
+ * start is timed right after one run of its floor, and the median of those
+ * pairs' differences is printed too ("paired_diff" in the JSON): this
+ * machine's floor drifts by tens of ms within a minute, which the two
+ * medians alone carry into the gap.  The
  * infra lock is held shared for the run, so an `env.sh down` elsewhere waits.
  * Output: a table, then one JSON document (also to -j FILE).  -t prints
  * every log record (MITOGEN_LOG=debug for the io logger too) with the ms
@@ -246,7 +250,7 @@ static void ssh_opts(struct mg_connect_opts *o, bool cache)
  * shared machine the load drifts, and interleaving keeps the two
  * comparable. */
 static int time_connects(struct mg_router *r, const struct mg_connect_opts *o, struct fig *f,
-                         long *bytesp, char *const *floor_argv, struct fig *ff)
+                         long *bytesp, char *const *floor_argv, struct fig *ff, struct fig *pf)
 {
 	double v[256], fv[256];
 	int i, rc, n = starts < 256 ? starts : 256;
@@ -273,6 +277,13 @@ static int time_connects(struct mg_router *r, const struct mg_connect_opts *o, s
 			*bytesp = boot_bytes;
 		mg_context_shutdown(c, 5000);
 		mg_context_free(c);
+	}
+	if (floor_argv != NULL && pf != NULL) {
+		double d[256];
+
+		for (i = 0; i < n; i++)
+			d[i] = v[i] - fv[i];
+		fig_set(pf, d, n);
 	}
 	fig_set(f, v, n);
 	if (floor_argv != NULL)
@@ -322,6 +333,7 @@ struct row {
 	double target; /* NAN: none; relative to the floor when rel */
 	bool rel;
 	struct fig ours, ref, floor;
+	struct fig paired; /* ours minus the floor taken just before it */
 };
 
 static struct row rows[NROWS] = {
@@ -412,14 +424,14 @@ static void run_ours(void)
 	ssh_opts(&o, false);
 	if (wanted(SSH_START) || wanted(BYTES_FIRST))
 		time_connects(r, &o, &rows[SSH_START].ours, &first, ssh_true,
-		              &rows[SSH_START].floor);
+		              &rows[SSH_START].floor, &rows[SSH_START].paired);
 	byte_fig(&rows[BYTES_FIRST].ours, first);
 	if (wanted(SSH_CACHED) || wanted(BYTES_CACHED)) {
 		cache_clear(user);
 		ssh_opts(&o, true);
 		if (warm(r, &o, &rows[SSH_CACHED].ours) == 0 &&
 		    time_connects(r, &o, &rows[SSH_CACHED].ours, &cached, ssh_true,
-		                  &rows[SSH_CACHED].floor) == 0)
+		                  &rows[SSH_CACHED].floor, &rows[SSH_CACHED].paired) == 0)
 			byte_fig(&rows[BYTES_CACHED].ours, cached);
 		cache_clear(user);
 		ssh_opts(&o, false);
@@ -438,7 +450,7 @@ static void run_ours(void)
 		so.via = ssh;
 		so.username = user3;
 		time_connects(r, &so, &rows[SUDO_VIA_SSH].ours, NULL, sudo_as_user,
-		              &rows[SUDO_VIA_SSH].floor);
+		              &rows[SUDO_VIA_SSH].floor, &rows[SUDO_VIA_SSH].paired);
 	}
 	if (ssh != NULL) {
 		mg_context_shutdown(ssh, 5000);
@@ -448,7 +460,7 @@ static void run_ours(void)
 		mg_connect_opts_init(&so, MG_METHOD_SUDO);
 		so.username = user2;
 		time_connects(r, &so, &rows[SUDO_START].ours, NULL, sudo_root,
-		              &rows[SUDO_START].floor);
+		              &rows[SUDO_START].floor, &rows[SUDO_START].paired);
 	}
 	if (wanted(SUDO_CACHED)) {
 		cache_clear(user2);
@@ -457,7 +469,7 @@ static void run_ours(void)
 		so.cache = true;
 		if (warm(r, &so, &rows[SUDO_CACHED].ours) == 0)
 			time_connects(r, &so, &rows[SUDO_CACHED].ours, NULL, sudo_root,
-			              &rows[SUDO_CACHED].floor);
+			              &rows[SUDO_CACHED].floor, &rows[SUDO_CACHED].paired);
 		cache_clear(user2);
 	}
 	mg_router_free(r);
@@ -558,6 +570,12 @@ static void print_table(void)
 		printf("%-32s %4s %10s %10s %10s  %-14s %s\n", w->what, w->unit, a, b, c, t,
 		       row_met(w) ? "yes" : "no");
 	}
+	for (i = 0; i < NROWS; i++)
+		if (rows[i].paired.ok)
+			printf("%s: ours minus the floor run just before it, median of %d pairs: "
+			       "%+.1f %s (%+.1f to %+.1f)\n",
+			       rows[i].what, rows[i].paired.n, rows[i].paired.median, rows[i].unit,
+			       rows[i].paired.min, rows[i].paired.max);
 	printf("remote command line: %zu bytes (%zu with the cache)\n",
 	       strlen(mg__bootstrap_command()),
 	       mg__bootstrap_cache_command() ? strlen(mg__bootstrap_cache_command()) : 0);
@@ -587,6 +605,8 @@ static void print_json(FILE *f)
 		json_fig(f, "mitogen", &rows[i].ref);
 		fputs(", ", f);
 		json_fig(f, "floor", &rows[i].floor);
+		fputs(", ", f);
+		json_fig(f, "paired_diff", &rows[i].paired);
 		fprintf(f, ", \"met\": %s}", row_met(&rows[i]) ? "true" : "false");
 	}
 	fputs("}}\n", f);
