@@ -460,7 +460,7 @@ static void pipe_on_close(void *owner, struct mg_stream *s, int code, const char
 	p->closes++;
 }
 
-static const struct mg_stream_ops pipe_ops = {pipe_on_msg, pipe_on_close};
+static const struct mg_stream_ops pipe_ops = {pipe_on_msg, pipe_on_close, NULL};
 
 static void pipe_open_cb(void *arg)
 {
@@ -555,4 +555,201 @@ TEST(a_stream_into_a_pipe_delivers_every_byte_through_reader_stalls)
 	mg__broker_free(p.b);
 	close(p.in[1]);
 	close(p.out[0]);
+}
+
+/* ---- a waiting thread reading a stream itself -------------------------- */
+
+/* Frames on handle 1 are the reading thread's to deliver (try_msg); any
+ * other handle goes back to the broker (on_msg).  Each payload is one byte,
+ * its sequence number. */
+struct in_probe {
+	pthread_mutex_t lock;
+	struct mg_broker *b;
+	struct mg_stream *s;
+	int fd;
+	int thread_seq[8], nthread;
+	int broker_seq[8], nbroker;
+	bool broker_ok, closed;
+};
+
+static void in_probe_record(struct in_probe *p, struct mg_msg *m, bool on_thread)
+{
+	pthread_mutex_lock(&p->lock);
+	if (on_thread && p->nthread < 8)
+		p->thread_seq[p->nthread++] = ((const uint8_t *)mg_msg_data(m))[0];
+	else if (!on_thread && p->nbroker < 8)
+		p->broker_seq[p->nbroker++] = ((const uint8_t *)mg_msg_data(m))[0];
+	if (!on_thread && !mg__broker_on_thread(p->b))
+		p->broker_ok = false;
+	pthread_mutex_unlock(&p->lock);
+	mg_msg_free(m);
+}
+
+static void in_probe_msg(void *owner, struct mg_stream *s, struct mg_msg *m)
+{
+	in_probe_record(owner, m, false);
+}
+
+static void in_probe_close(void *owner, struct mg_stream *s, int code, const char *why)
+{
+	struct in_probe *p = owner;
+
+	pthread_mutex_lock(&p->lock);
+	p->closed = true;
+	pthread_mutex_unlock(&p->lock);
+}
+
+static bool in_probe_try(void *owner, struct mg_stream *s, struct mg_msg *m)
+{
+	if (m->hdr.handle != 1)
+		return false;
+	in_probe_record(owner, m, true);
+	return true;
+}
+
+static const struct mg_stream_ops in_probe_ops = {in_probe_msg, in_probe_close, in_probe_try};
+
+static void in_probe_open(void *arg)
+{
+	struct in_probe *p = arg;
+
+	CHECK_OK(mg__stream_open(p->b, p->fd, p->fd, &in_probe_ops, p, 1 << 20, 1 << 20, &p->s));
+}
+
+static void in_probe_close_cb(void *arg)
+{
+	struct in_probe *p = arg;
+
+	mg__stream_close(p->s, 0, "test");
+}
+
+/* Writes frames on handles[i] whose payload is seq0 + i, in one write. */
+static void in_probe_send(int fd, const uint32_t *handles, int n, int seq0)
+{
+	uint8_t buf[8 * (MG_FRAME_HDR_LEN + 1)];
+	size_t len = 0;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		struct mg_frame_hdr h = {.flags = MG_ENC_RAW, .handle = handles[i], .len = 1};
+
+		mg__frame_encode(&h, buf + len);
+		buf[len + MG_FRAME_HDR_LEN] = (uint8_t)(seq0 + i);
+		len += MG_FRAME_HDR_LEN + 1;
+	}
+	CHECK_EQ(write(fd, buf, len), (ssize_t)len);
+}
+
+static int in_probe_count(struct in_probe *p, bool broker)
+{
+	int n;
+
+	pthread_mutex_lock(&p->lock);
+	n = broker ? p->nbroker : p->nthread;
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
+static bool in_probe_closed(struct in_probe *p)
+{
+	bool c;
+
+	pthread_mutex_lock(&p->lock);
+	c = p->closed;
+	pthread_mutex_unlock(&p->lock);
+	return c;
+}
+
+TEST(a_waiting_thread_reads_the_stream_and_hands_back_in_order)
+{
+	static const uint32_t handles[] = {1, 1, 2, 1, 2};
+	struct in_probe p = {.lock = PTHREAD_MUTEX_INITIALIZER, .broker_ok = true};
+	struct timespec deadline;
+	int sv[2], rc, i;
+
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	CHECK_OK(mg__broker_new(&p.b));
+	p.fd = sv[0];
+	CHECK_OK(mg__broker_call(p.b, in_probe_open, &p));
+
+	/* Nothing to read: the wait times out with the input still held. */
+	CHECK(mg__stream_input_take(p.s));
+	CHECK(mg__stream_input_held_here(p.s));
+	CHECK(!mg__stream_input_take(p.s)); /* one holder at a time */
+	mg__deadline(&deadline, 20);
+	CHECK_EQ(mg__stream_input_wait(p.s, &deadline), -ETIMEDOUT);
+
+	/* The thread delivers the first two; the third is the broker's, and
+	 * so is everything after it, in order. */
+	in_probe_send(sv[1], handles, 5, 10);
+	mg__deadline(&deadline, 5000);
+	while ((rc = mg__stream_input_wait(p.s, &deadline)) == 0)
+		;
+	CHECK_EQ(rc, 1);
+	CHECK(!mg__stream_input_held_here(p.s));
+	UTIL_WAIT_FOR(in_probe_count(&p, true) + in_probe_count(&p, false) == 5, 5000);
+	CHECK_EQ(p.nthread, 2);
+	CHECK_EQ(p.thread_seq[0], 10);
+	CHECK_EQ(p.thread_seq[1], 11);
+	CHECK_EQ(p.nbroker, 3);
+	for (i = 0; i < 3; i++)
+		CHECK_EQ(p.broker_seq[i], 12 + i);
+	CHECK(p.broker_ok);
+
+	/* Once the broker is done the input can be taken again; a kick ends
+	 * a wait early with the input held. */
+	UTIL_WAIT_FOR(mg__stream_input_take(p.s), 5000);
+	CHECK(mg__stream_input_held_here(p.s));
+	mg__stream_input_kick(p.s);
+	mg__deadline(&deadline, 5000);
+	CHECK_EQ(mg__stream_input_wait(p.s, &deadline), 0);
+
+	/* Closing takes the input back from a thread sleeping on it. */
+	CHECK_OK(mg__broker_post(p.b, in_probe_close_cb, &p));
+	while ((rc = mg__stream_input_wait(p.s, &deadline)) == 0)
+		;
+	CHECK_EQ(rc, 1);
+	UTIL_WAIT_FOR(in_probe_closed(&p), 5000);
+	CHECK(in_probe_closed(&p));
+	CHECK(!mg__stream_input_take(p.s));
+	mg__broker_free(p.b);
+	mg__stream_unref(p.s);
+	close(sv[1]);
+}
+
+/* A secret (a password) is the broker's to take apart and wipe: a thread
+ * that reads one hands it back, with what it delivered before in order. */
+TEST(a_waiting_thread_leaves_a_secret_to_the_broker)
+{
+	static const uint32_t handles[] = {1};
+	struct in_probe p = {.lock = PTHREAD_MUTEX_INITIALIZER, .broker_ok = true};
+	struct mg_frame_hdr h = {.flags = MG_ENC_RAW | MG_FRAME_SECRET, .handle = 1, .len = 1};
+	uint8_t frame[MG_FRAME_HDR_LEN + 1];
+	struct timespec deadline;
+	int sv[2], rc;
+
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	CHECK_OK(mg__broker_new(&p.b));
+	p.fd = sv[0];
+	CHECK_OK(mg__broker_call(p.b, in_probe_open, &p));
+	CHECK(mg__stream_input_take(p.s));
+	in_probe_send(sv[1], handles, 1, 20);
+	mg__frame_encode(&h, frame);
+	frame[MG_FRAME_HDR_LEN] = 21;
+	CHECK_EQ(write(sv[1], frame, sizeof(frame)), (ssize_t)sizeof(frame));
+	mg__deadline(&deadline, 5000);
+	while ((rc = mg__stream_input_wait(p.s, &deadline)) == 0)
+		;
+	CHECK_EQ(rc, 1);
+	UTIL_WAIT_FOR(in_probe_count(&p, true) == 1, 5000);
+	CHECK_EQ(in_probe_count(&p, true), 1);  /* the broker's */
+	CHECK_EQ(in_probe_count(&p, false), 1); /* the thread's */
+	CHECK_EQ(p.thread_seq[0], 20);
+	CHECK_EQ(p.broker_seq[0], 21);
+	CHECK(p.broker_ok);
+	CHECK_OK(mg__broker_post(p.b, in_probe_close_cb, &p));
+	UTIL_WAIT_FOR(in_probe_closed(&p), 5000);
+	mg__broker_free(p.b);
+	mg__stream_unref(p.s);
+	close(sv[1]);
 }

@@ -835,3 +835,309 @@ TEST(strerror_names_every_code)
 	CHECK_STR(mg_strerror(-ENOENT), "No such file or directory");
 	CHECK_STR(mg_strerror(12345), "unknown error");
 }
+
+/* ---- a waiting thread reading its stream itself (stream_wait.c) --------- */
+
+/* The stream of r that routes to peer, referenced, or NULL. */
+static struct mg_stream *route_stream(struct mg_router *r, uint32_t peer)
+{
+	struct mg_stream *s;
+
+	pthread_mutex_lock(&r->lock);
+	s = mg__idmap_get(&r->routes, peer);
+	if (s != NULL)
+		mg__stream_ref(s);
+	pthread_mutex_unlock(&r->lock);
+	return s;
+}
+
+/* Who has the input of r's stream to peer (enum mg_stream_in), -1 if none. */
+static int input_state(struct mg_router *r, uint32_t peer)
+{
+	struct mg_stream *s = route_stream(r, peer);
+	int st;
+
+	if (s == NULL)
+		return -1;
+	pthread_mutex_lock(&s->lock);
+	st = s->in_state;
+	pthread_mutex_unlock(&s->lock);
+	mg__stream_unref(s);
+	return st;
+}
+
+/* How many frames threads other than the broker delivered on that stream;
+ * read once the input is back with the broker. */
+static uint64_t thread_msgs(struct mg_router *r, uint32_t peer)
+{
+	struct mg_stream *s = route_stream(r, peer);
+	uint64_t n = 0;
+
+	if (s == NULL)
+		return 0;
+	UTIL_WAIT_FOR(input_state(r, peer) == MG_IN_IDLE, 5000);
+	pthread_mutex_lock(&s->lock);
+	n = s->in_thread_msgs;
+	pthread_mutex_unlock(&s->lock);
+	mg__stream_unref(s);
+	return n;
+}
+
+/* Answers every message on rx with its own payload, until rx closes. */
+static void *echo_loop(void *arg)
+{
+	struct mg_receiver *rx = arg;
+	struct mg_router *r = rx->router;
+	struct mg_msg *m;
+
+	while (mg_receiver_get(rx, -1, &m) == 0) {
+		struct mg_msg *reply;
+		int64_t who, seq;
+
+		if (mg_msg_read(m, "(ii)", &who, &seq) == 0 &&
+		    mg_msg_pack(&reply, "(ii)", who, seq) == 0)
+			mg_router_send(r, mg_msg_src(m), mg_msg_reply_to(m), reply);
+		mg_msg_free(m);
+	}
+	return NULL;
+}
+
+#define CALLERS 4
+#define CALLS_EACH 300
+
+struct caller {
+	struct mg_router *a;
+	uint32_t echo_handle;
+	int who, bad;
+};
+
+/* Synchronous calls, one at a time, each answer checked against its call:
+ * a reply lost, doubled or delivered to the wrong waiter shows. */
+static void *call_loop(void *arg)
+{
+	struct caller *c = arg;
+	struct mg_receiver *rx;
+	int i;
+
+	if (mg_receiver_new(c->a, 1, MG_POLICY_ANY, &rx) != 0) {
+		c->bad = -1;
+		return NULL;
+	}
+	for (i = 0; i < CALLS_EACH && c->bad == 0; i++) {
+		struct mg_msg *m;
+		int64_t who, seq;
+
+		if (mg_msg_pack(&m, "(ii)", (int64_t)c->who, (int64_t)i) != 0) {
+			c->bad = -2;
+			break;
+		}
+		mg_msg_set_reply_to(m, mg_receiver_handle(rx));
+		if (mg_router_send(c->a, 1, c->echo_handle, m) != 0 ||
+		    mg_receiver_get(rx, 10000, &m) != 0) {
+			c->bad = i + 1;
+			break;
+		}
+		if (mg_msg_read(m, "(ii)", &who, &seq) != 0 || who != c->who || seq != i)
+			c->bad = i + 1;
+		mg_msg_free(m);
+	}
+	mg_receiver_free(rx);
+	return NULL;
+}
+
+TEST(reading_waiters_get_their_own_replies_under_concurrent_callers)
+{
+	struct mg_router *a = util_router(0, "a", 0, 0, false),
+	                 *b = util_router(1, "b", 0, 0, false);
+	struct caller c[CALLERS];
+	pthread_t t[CALLERS], echo;
+	struct mg_receiver *rxb;
+	int i;
+
+	util_join(a, b);
+	CHECK_OK(mg_receiver_new(b, MG_NO_RESPONDENT, MG_POLICY_ANY, &rxb));
+	CHECK_EQ(pthread_create(&echo, NULL, echo_loop, rxb), 0);
+	for (i = 0; i < CALLERS; i++) {
+		c[i] = (struct caller){a, mg_receiver_handle(rxb), i, 0};
+		CHECK_EQ(pthread_create(&t[i], NULL, call_loop, &c[i]), 0);
+	}
+	for (i = 0; i < CALLERS; i++) {
+		pthread_join(t[i], NULL);
+		CHECK_EQ(c[i].bad, 0);
+	}
+	/* Both sides' waiters took replies and calls off the stream (the echo
+	 * thread holds b's input while it waits: count once it has gone). */
+	CHECK_INT(thread_msgs(a, 1), >, 0);
+	mg_receiver_close(rxb);
+	pthread_join(echo, NULL);
+	CHECK_INT(thread_msgs(b, 0), >, 0);
+	mg_receiver_free(rxb);
+	mg_router_free(b);
+	mg_router_free(a);
+}
+
+#define MIXED_MSGS 3000
+
+struct mixed {
+	struct mg_router *b;
+	uint32_t h1, h2, h3;
+	pthread_mutex_t lock;
+	int64_t seen[MIXED_MSGS / 3];
+	int nseen;
+	bool off_broker;
+	struct mg_router *a;
+};
+
+/* Sends MIXED_MSGS numbered messages, in turn to a's rx1 (where a waiter
+ * reads the stream itself), rx2 (nobody waits) and a handler (the broker
+ * must take the input back for each), now and then pausing so the waiter
+ * holds the input when the next one comes. */
+static void *mixed_send(void *arg)
+{
+	struct mixed *x = arg;
+	int i;
+
+	for (i = 0; i < MIXED_MSGS; i++) {
+		uint32_t handle = i % 3 == 0 ? x->h1 : i % 3 == 1 ? x->h2 : x->h3;
+		struct mg_msg *m;
+
+		if (mg_msg_pack(&m, "i", (int64_t)i) != 0 ||
+		    mg_router_send(x->b, 0, handle, m) != 0)
+			break;
+		if (i % 50 == 0)
+			usleep(200);
+	}
+	return NULL;
+}
+
+static void mixed_cb(void *arg, struct mg_msg *m)
+{
+	struct mixed *x = arg;
+	int64_t v = -1;
+
+	mg_msg_read(m, "i", &v);
+	pthread_mutex_lock(&x->lock);
+	if (!mg__broker_on_thread(x->a->broker))
+		x->off_broker = true;
+	if (x->nseen < MIXED_MSGS / 3)
+		x->seen[x->nseen++] = v;
+	pthread_mutex_unlock(&x->lock);
+	mg_msg_free(m);
+}
+
+static int mixed_count(struct mixed *x)
+{
+	int n;
+
+	pthread_mutex_lock(&x->lock);
+	n = x->nseen;
+	pthread_mutex_unlock(&x->lock);
+	return n;
+}
+
+/* Each receiver sees its messages once and in order, and handlers still
+ * run on the broker, however the input passes between the waiter and the
+ * broker. */
+TEST(a_reading_waiter_hands_other_messages_on_in_order)
+{
+	struct mg_router *a = util_router(0, "a", 0, 0, false),
+	                 *b = util_router(1, "b", 0, 0, false);
+	static struct mixed x;
+	struct mg_receiver *rx1, *rx2;
+	struct mg_msg *m;
+	pthread_t t;
+	int64_t v;
+	int i;
+
+	memset(&x, 0, sizeof(x));
+	pthread_mutex_init(&x.lock, NULL);
+	x.a = a;
+	x.b = b;
+	util_join(a, b);
+	CHECK_OK(mg_receiver_new(a, 1, MG_POLICY_ANY, &rx1));
+	CHECK_OK(mg_receiver_new(a, MG_NO_RESPONDENT, MG_POLICY_ANY, &rx2));
+	CHECK_OK(mg_router_add_handler(a, 0, MG_POLICY_ANY, mixed_cb, &x, &x.h3));
+	x.h1 = mg_receiver_handle(rx1);
+	x.h2 = mg_receiver_handle(rx2);
+	CHECK_EQ(pthread_create(&t, NULL, mixed_send, &x), 0);
+	for (i = 0; i < MIXED_MSGS; i += 3) {
+		CHECK_OK(mg_receiver_get(rx1, 10000, &m));
+		CHECK_OK(mg_msg_read(m, "i", &v));
+		CHECK_EQ(v, i);
+		mg_msg_free(m);
+	}
+	pthread_join(t, NULL);
+	for (i = 1; i < MIXED_MSGS; i += 3) {
+		CHECK_OK(mg_receiver_get(rx2, 10000, &m));
+		CHECK_OK(mg_msg_read(m, "i", &v));
+		CHECK_EQ(v, i);
+		mg_msg_free(m);
+	}
+	CHECK_EQ(mg_receiver_get(rx2, 0, &m), -ETIMEDOUT);
+	CHECK_EQ(mg_receiver_get(rx1, 0, &m), -ETIMEDOUT);
+	UTIL_WAIT_FOR(mixed_count(&x) == MIXED_MSGS / 3, 10000);
+	CHECK_EQ(mixed_count(&x), MIXED_MSGS / 3);
+	for (i = 0; i < MIXED_MSGS / 3; i++)
+		CHECK_EQ(x.seen[i], 3 * i + 2);
+	CHECK(!x.off_broker);
+	CHECK_INT(thread_msgs(a, 1), >, 0);
+	mg_receiver_free(rx1);
+	mg_receiver_free(rx2);
+	mg_router_free(b);
+	mg_router_free(a);
+	pthread_mutex_destroy(&x.lock);
+}
+
+struct held_wait {
+	struct mg_receiver *rx;
+	int rc;
+};
+
+static void *held_wait_get(void *arg)
+{
+	struct held_wait *w = arg;
+	struct mg_msg *m = NULL;
+
+	w->rc = mg_receiver_get(w->rx, 10000, &m);
+	if (w->rc == 0)
+		mg_msg_free(m);
+	return NULL;
+}
+
+/* Starts a thread waiting for a message from peer on a new receiver of a,
+ * and waits until that thread reads the stream to peer itself. */
+static void start_held_wait(struct mg_router *a, uint32_t peer, struct held_wait *w, pthread_t *t)
+{
+	*w = (struct held_wait){NULL, 1};
+	CHECK_OK(mg_receiver_new(a, peer, MG_POLICY_ANY, &w->rx));
+	CHECK_EQ(pthread_create(t, NULL, held_wait_get, w), 0);
+	UTIL_WAIT_FOR(input_state(a, peer) == MG_IN_THREAD, 5000);
+	CHECK_EQ(input_state(a, peer), MG_IN_THREAD);
+}
+
+/* The stream a waiter reads goes away under it: the peer's end (EOF on
+ * the fd the waiter sleeps on) and our own end (the broker closes the
+ * stream, taking the input back first). */
+TEST(a_stream_closes_while_a_waiter_reads_it)
+{
+	struct mg_router *a = util_router(0, "a", 0, 0, false),
+	                 *b = util_router(1, "b", 0, 0, false), *c;
+	struct held_wait w;
+	pthread_t t;
+
+	util_join(a, b);
+	start_held_wait(a, 1, &w, &t);
+	mg_router_free(b);
+	pthread_join(t, NULL);
+	CHECK_EQ(w.rc, MG_EDISCONNECT);
+	mg_receiver_free(w.rx);
+
+	c = util_router(2, "c", 0, 0, false);
+	util_join(a, c);
+	start_held_wait(a, 2, &w, &t);
+	mg_router_free(a);
+	pthread_join(t, NULL);
+	CHECK(w.rc == MG_EDISCONNECT || w.rc == MG_ESHUTDOWN);
+	mg_receiver_free(w.rx);
+	mg_router_free(c);
+}

@@ -263,6 +263,21 @@ struct mg_stream_ops {
 	/* The stream failed or reached EOF; code says why (0 for a clean EOF).
 	 * Called once; the stream is already closed for I/O.  Broker thread. */
 	void (*on_close)(void *owner, struct mg_stream *s, int code, const char *why);
+	/* A complete frame arrived on a thread that reads the stream itself
+	 * (mg__stream_input_wait()).  Delivers msg, taking ownership, and
+	 * returns true only when that can be done at once on this thread
+	 * without blocking; false leaves msg with the caller, which hands it
+	 * to the broker's on_msg in order.  May be NULL (threads never read
+	 * such a stream).  Thread: the one holding the input. */
+	bool (*try_msg)(void *owner, struct mg_stream *s, struct mg_msg *msg);
+};
+
+/* Who is working on a stream's input (mg_stream.in_state). */
+enum mg_stream_in {
+	MG_IN_IDLE = 0, /* nobody: the broker reads on EPOLLIN */
+	MG_IN_BROKER,   /* the broker is reading or parsing */
+	MG_IN_THREAD,   /* a waiting thread reads (EPOLLIN is off) */
+	MG_IN_HANDBACK, /* that thread gave up; the broker resumes (EPOLLIN off) */
 };
 
 struct mg_outq_entry {
@@ -281,12 +296,18 @@ struct mg_stream {
 	struct mg_watch rwatch, wwatch; /* same fd: only rwatch is used */
 	int rfd, wfd;
 
-	/* Input: touched only on the broker thread. */
+	/* Input: touched only by whoever in_state says works on it; in_state
+	 * changes under lock, so each sees what the last one left. */
 	uint8_t *rbuf;
 	size_t rlen;
 	struct mg_msg *big; /* a large payload being read straight into place */
 	size_t big_have;
 	struct mg_frame_hdr big_hdr;
+	struct mg_msg *in_pending; /* read by a thread, left for the broker */
+	int in_state;              /* enum mg_stream_in, under lock */
+	int in_efd;                /* eventfd that wakes the reading thread, or -1 */
+	atomic_bool in_reclaim;    /* the broker wants the input back */
+	uint64_t in_thread_msgs;   /* frames delivered by a reading thread (tests) */
 
 	/* Output: a ring of entries guarded by lock; producers append, the
 	 * broker (or a producer taking the fast path) writes. */
@@ -336,6 +357,53 @@ void mg__stream_take_left(struct mg_stream *s, struct mg_outq_entry **leftp, siz
 
 void mg__stream_ref(struct mg_stream *s);
 void mg__stream_unref(struct mg_stream *s);
+
+/*
+ * A thread reading the stream itself.  A thread that is about to sleep
+ * waiting for a message that will most likely arrive on this stream (a
+ * call's reply, a child's next call) may take the stream's input from the
+ * broker instead: EPOLLIN leaves the broker's epoll set (which does not
+ * wake the broker), and the thread sleeps in ppoll() on the fd and reads
+ * and delivers what arrives itself (ops->try_msg), which saves the
+ * broker's wake-up and the hand-off of the message to the waiting thread.
+ * Whatever try_msg refuses, a large payload, a bad frame, EOF or an error
+ * goes back to the broker in order.  Thread: any but the broker.
+ */
+
+/* Takes the input when nobody works on it.  True when taken: the caller
+ * then calls mg__stream_input_wait() and must end with
+ * mg__stream_input_release() unless a wait said the input was lost. */
+bool mg__stream_input_take(struct mg_stream *s);
+/* Sleeps until the fd is readable, mg__stream_input_kick(), or deadline
+ * (absolute CLOCK_MONOTONIC, NULL for none), then reads and delivers what
+ * came.  Returns 0 (look again for what you wait for; the input is still
+ * held), -ETIMEDOUT (still held), or 1: the input was given back (to the
+ * broker: a frame only it can deliver, EOF, an error, or it reclaimed it
+ * to close the stream). */
+int mg__stream_input_wait(struct mg_stream *s, const struct timespec *deadline);
+/* Gives the input back to the broker. */
+void mg__stream_input_release(struct mg_stream *s);
+/* Wakes the thread holding the input (a message for it came some other
+ * way).  Call with a reference to s held, or under a lock that keeps the
+ * holder's reference alive. */
+void mg__stream_input_kick(struct mg_stream *s);
+/* True when the calling thread holds s's input. */
+bool mg__stream_input_held_here(const struct mg_stream *s);
+
+/* Shared by stream.c and stream_wait.c.  Input is read in chunks of this
+ * size into rbuf; a frame larger than that is read straight into place. */
+#define MG_STREAM_READ_CHUNK (128 * 1024)
+/* Asks epoll for what the stream needs now: EPOLLIN unless a thread has
+ * the input, EPOLLOUT while output waits.  Called locked, on any thread:
+ * epoll_ctl() does not wake the broker. */
+void mg__stream_update_events(struct mg_stream *s);
+/* Cuts the complete frames out of rbuf and delivers them.  On the broker
+ * (here false, input MG_IN_BROKER) through on_msg; returns false when the
+ * stream closed.  On a thread holding the input (here true) through
+ * try_msg, stopping at the first frame that thread may not deliver (left
+ * in in_pending, or in rbuf) and returning false then: the broker must
+ * take over. */
+bool mg__stream_parse(struct mg_stream *s, bool here);
 
 /* Says this process ignores SIGPIPE for good (a child context sets that
  * at its start): writes to pipes then skip blocking the signal around

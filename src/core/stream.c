@@ -4,7 +4,10 @@
  * is a queue of refcounted messages written with writev; a sender that
  * finds the queue idle writes itself (saving a thread hop), and whatever
  * the socket does not take is left to the broker's EPOLLOUT.  Senders wait
- * while more than the high-water mark is queued.
+ * while more than the high-water mark is queued.  Input is the broker's,
+ * except while a thread waiting for a message takes it to read the fd
+ * itself (saving another hop; core.h, mg__stream_input_take()): in_state
+ * says who has it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +21,6 @@
 
 #include "core/core.h"
 
-#define READ_CHUNK (128 * 1024)
 #define READS_PER_EVENT 8 /* then let other streams have a turn */
 #define MAX_IOV 64
 #define SOCKET_SNDBUF (512 * 1024) /* see grow_sndbuf() */
@@ -36,6 +38,9 @@ static void stream_free(struct mg_stream *s)
 		mg__free(s->retired[--s->nretired]);
 	mg__free(s->rbuf);
 	mg_msg_free(s->big);
+	mg_msg_free(s->in_pending);
+	if (s->in_efd >= 0)
+		close(s->in_efd);
 	pthread_cond_destroy(&s->drained);
 	pthread_mutex_destroy(&s->lock);
 	mg__free(s);
@@ -111,12 +116,19 @@ static size_t pipe_size(int fd, bool grow)
 
 /* ---- output ------------------------------------------------------------ */
 
-static void arm_write(struct mg_stream *s, bool on)
+void mg__stream_update_events(struct mg_stream *s)
 {
-	struct mg_watch *w = s->rfd == s->wfd ? &s->rwatch : &s->wwatch;
-	uint32_t ev = (s->rfd == s->wfd && !s->closed ? EPOLLIN : 0) | (on ? EPOLLOUT : 0);
+	bool in = s->in_state == MG_IN_IDLE || s->in_state == MG_IN_BROKER;
+	uint32_t out = s->want_write ? EPOLLOUT : 0;
 
-	mg__watch_mod(s->broker, w, ev);
+	if (s->closed)
+		return; /* the watches are gone, the fds closed */
+	if (s->rfd == s->wfd) {
+		mg__watch_mod(s->broker, &s->rwatch, (in ? EPOLLIN : 0) | out);
+	} else {
+		mg__watch_mod(s->broker, &s->rwatch, in ? EPOLLIN : 0);
+		mg__watch_mod(s->broker, &s->wwatch, out);
+	}
 }
 
 /* Drops n written bytes from the head of the queue; fully written messages
@@ -353,9 +365,10 @@ static void flush_on_broker(struct mg_stream *s, bool timer)
 		bool on;
 		pending = s->out_count > 0;
 		on = pending && !(full && pace(s, timer, wrote));
-		if (s->want_write != on)
-			arm_write(s, on);
-		s->want_write = on;
+		if (s->want_write != on) {
+			s->want_write = on;
+			mg__stream_update_events(s);
+		}
 	}
 	pthread_mutex_unlock(&s->lock);
 }
@@ -460,18 +473,27 @@ static void deliver(struct mg_stream *s, const struct mg_frame_hdr *h, struct mg
 	s->ops->on_msg(s->owner, s, m);
 }
 
-/* Cuts complete frames out of rbuf.  Returns false when the stream closed. */
-static bool parse(struct mg_stream *s)
+bool mg__stream_parse(struct mg_stream *s, bool here)
 {
 	size_t off = 0;
-	bool secret_moved = false;
+	bool secret_moved = false, ok = true;
 
-	while (!s->closed && s->rlen - off >= MG_FRAME_HDR_LEN) {
+	/* Only the broker closes, so only it looks at closed here. */
+	while ((here || !s->closed) && s->rlen - off >= MG_FRAME_HDR_LEN) {
 		struct mg_frame_hdr h;
 		struct mg_msg *m;
 		size_t have = s->rlen - off - MG_FRAME_HDR_LEN;
 		int r = mg__frame_decode(s->rbuf + off, s->max_message_size, &h);
 
+		/* A thread leaves to the broker a bad header, a frame too large
+		 * for rbuf and a secret (wiped as it goes, below); the move
+		 * below may leave a stale copy of that frame's start behind. */
+		if (here && (r != 0 || MG_FRAME_HDR_LEN + (size_t)h.len > MG_STREAM_READ_CHUNK ||
+		             (h.flags & MG_FRAME_SECRET))) {
+			secret_moved = true;
+			ok = false;
+			break;
+		}
 		if (r != 0) {
 			mg__stream_close(s, r,
 			                 r == MG_ETOOBIG
@@ -479,13 +501,17 @@ static bool parse(struct mg_stream *s)
 			                         : "bad frame magic or flags");
 			return false;
 		}
-		if (have < h.len && MG_FRAME_HDR_LEN + (size_t)h.len <= READ_CHUNK) {
+		if (have < h.len && MG_FRAME_HDR_LEN + (size_t)h.len <= MG_STREAM_READ_CHUNK) {
 			/* Small frame: wait for the rest in rbuf.  The move below
 			 * leaves a stale copy of a secret's first part behind. */
 			secret_moved = (h.flags & MG_FRAME_SECRET) != 0;
 			break;
 		}
 		if ((r = mg_msg_new_size(h.len, &m)) != 0) {
+			if (here) {
+				ok = false;
+				break;
+			}
 			mg__stream_close(s, r, "out of memory for an incoming message");
 			return false;
 		}
@@ -504,15 +530,25 @@ static bool parse(struct mg_stream *s)
 			s->big_hdr = h;
 			break;
 		}
-		deliver(s, &h, m);
+		if (!here) {
+			deliver(s, &h, m);
+			continue;
+		}
+		m->hdr = h;
+		if (!s->ops->try_msg(s->owner, s, m)) {
+			s->in_pending = m;
+			ok = false;
+			break;
+		}
+		s->in_thread_msgs++;
 	}
-	if (s->closed)
+	if (!here && s->closed)
 		return false;
 	memmove(s->rbuf, s->rbuf + off, s->rlen - off);
 	if (secret_moved && off > 0)
 		explicit_bzero(s->rbuf + s->rlen - off, off);
 	s->rlen -= off;
-	return true;
+	return ok;
 }
 
 static void on_readable(struct mg_stream *s)
@@ -538,12 +574,12 @@ static void on_readable(struct mg_stream *s)
 				continue;
 			}
 		} else {
-			size_t want = READ_CHUNK - s->rlen;
+			size_t want = MG_STREAM_READ_CHUNK - s->rlen;
 			n = read(s->rfd, s->rbuf + s->rlen, want);
 			if (n > 0) {
 				s->bytes_in += (size_t)n;
 				s->rlen += (size_t)n;
-				if (!parse(s))
+				if (!mg__stream_parse(s, false))
 					return;
 				/* Drained: a read now would only say EAGAIN
 				 * (the fd is level-triggered, so data that
@@ -567,14 +603,37 @@ static void on_readable(struct mg_stream *s)
 	}
 }
 
+/* The broker starts work on the input unless a thread has it (an event
+ * from before it took the input may still be in the loop's batch). */
+static bool input_begin(struct mg_stream *s)
+{
+	bool ok;
+
+	pthread_mutex_lock(&s->lock);
+	ok = s->in_state == MG_IN_IDLE;
+	if (ok)
+		s->in_state = MG_IN_BROKER;
+	pthread_mutex_unlock(&s->lock);
+	return ok;
+}
+
+static void input_end(struct mg_stream *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->in_state = MG_IN_IDLE;
+	pthread_mutex_unlock(&s->lock);
+}
+
 static void watch_cb(struct mg_watch *w, uint32_t events)
 {
 	struct mg_stream *s = w->owner;
 
 	if (s->closed)
 		return;
-	if (w == &s->rwatch && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+	if (w == &s->rwatch && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && input_begin(s)) {
 		on_readable(s);
+		input_end(s);
+	}
 	if (!s->closed && (events & EPOLLOUT))
 		flush_on_broker(s, false);
 	if (!s->closed && w == &s->wwatch && (events & (EPOLLERR | EPOLLHUP)))
@@ -591,7 +650,7 @@ int mg__stream_open(struct mg_broker *b, int rfd, int wfd, const struct mg_strea
 		return r;
 	if ((s = mg__calloc(1, sizeof(*s))) == NULL)
 		return -ENOMEM;
-	if ((s->rbuf = mg__malloc(READ_CHUNK)) == NULL) {
+	if ((s->rbuf = mg__malloc(MG_STREAM_READ_CHUNK)) == NULL) {
 		mg__free(s);
 		return -ENOMEM;
 	}
@@ -609,6 +668,7 @@ int mg__stream_open(struct mg_broker *b, int rfd, int wfd, const struct mg_strea
 	s->owner = owner;
 	s->rfd = rfd;
 	s->wfd = wfd;
+	s->in_efd = -1;
 	s->max_message_size = max_message_size;
 	s->high_water = high_water;
 	{
@@ -644,9 +704,17 @@ void mg__stream_close(struct mg_stream *s, int code, const char *why)
 		return;
 	}
 	s->closed = true;
-	/* A sender may be inside writev on the fd: let it leave first. */
+	/* A sender may be inside writev on the fd, a thread may be reading
+	 * it (mg__stream_input_wait()): let them leave first.  The reader
+	 * holds no lock the broker could hold here and gives the input back
+	 * at its next step. */
 	while (s->writing)
 		pthread_cond_wait(&s->drained, &s->lock);
+	while (s->in_state == MG_IN_THREAD) {
+		atomic_store(&s->in_reclaim, true);
+		mg__stream_input_kick(s);
+		pthread_cond_wait(&s->drained, &s->lock);
+	}
 	timer = s->pace_timer;
 	s->pace_timer = 0;
 	pthread_cond_broadcast(&s->drained);

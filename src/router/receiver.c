@@ -56,7 +56,16 @@ uint32_t mg_receiver_handle(const struct mg_receiver *rx)
 	return rx->handle;
 }
 
-void mg__receiver_push(struct mg_receiver *rx, struct mg_msg *m)
+/* Wakes a waiter that reads a stream itself (it sleeps in ppoll(), not on
+ * the wake word), unless this is that thread.  Called locked: the waiter
+ * holds its stream until it has cleared rx->reading under the lock. */
+static void kick_reader(struct mg_receiver *rx)
+{
+	if (rx->reading != NULL && !mg__stream_input_held_here(rx->reading))
+		mg__stream_input_kick(rx->reading);
+}
+
+int mg__receiver_try_push(struct mg_receiver *rx, struct mg_msg *m)
 {
 	struct mg_select *sel;
 	int rc;
@@ -64,20 +73,29 @@ void mg__receiver_push(struct mg_receiver *rx, struct mg_msg *m)
 	pthread_mutex_lock(&rx->lock);
 	rc = rx->closed ? MG_ECLOSED : mg__ring_push(&rx->q, m);
 	sel = rx->sel;
+	if (rc == 0)
+		kick_reader(rx);
 	pthread_mutex_unlock(&rx->lock);
+	if (rc != 0)
+		return rc;
 	/* Woken unlocked, so the woken thread does not block at once on the
 	 * lock we still held. */
-	if (rc == 0)
-		mg__ww_wake(&rx->wake, false);
+	mg__ww_wake(&rx->wake, false);
+	if (sel != NULL)
+		mg__select_notify(sel, rx);
+	return 0;
+}
+
+void mg__receiver_push(struct mg_receiver *rx, struct mg_msg *m)
+{
+	int rc = mg__receiver_try_push(rx, m);
+
 	if (rc != 0) {
 		/* Closed between the router's look-up and now. */
 		mg__router_send_dead(rx->router, &m->hdr, rc, "handle %u at context %u: %s",
 		                     rx->handle, rx->router->id, mg_strerror(rc));
 		mg_msg_free(m);
-		return;
 	}
-	if (sel != NULL)
-		mg__select_notify(sel, rx);
 }
 
 void mg__receiver_shutdown(struct mg_receiver *rx)
@@ -87,6 +105,7 @@ void mg__receiver_shutdown(struct mg_receiver *rx)
 	pthread_mutex_lock(&rx->lock);
 	rx->shutdown = true;
 	sel = rx->sel;
+	kick_reader(rx);
 	pthread_mutex_unlock(&rx->lock);
 	mg__ww_wake(&rx->wake, true);
 	if (sel != NULL)
@@ -155,10 +174,60 @@ int mg__receiver_try_get(struct mg_receiver *rx, struct mg_msg **msgp, bool *mor
 	return finish(rc, m, msgp);
 }
 
+#ifdef MG_NO_EMBEDDED_AGENT
+/* The agent does without (router.c: stream_ops). */
+static struct mg_stream *likely_stream(struct mg_receiver *rx)
+{
+	return NULL;
+}
+#else
+/*
+ * The stream the message a waiter on rx wants will most likely come by:
+ * the one routing to the receiver's respondent (a call's reply), else the
+ * parent's (a child's calls), else the router's only stream.  Returns it
+ * referenced, or NULL: on the broker thread, which reads every stream
+ * anyway, or when there is no good guess.
+ */
+static struct mg_stream *likely_stream(struct mg_receiver *rx)
+{
+	struct mg_router *r = rx->router;
+	struct mg_handler *h;
+	struct mg_stream *s = NULL;
+
+	if (atomic_load(&r->stopping))
+		return NULL;
+	pthread_mutex_lock(&r->lock);
+	h = mg__idmap_get(&r->handlers, rx->handle);
+	if (h != NULL && h->rx == rx && h->respondent != MG_NO_RESPONDENT)
+		s = mg__idmap_get(&r->routes, h->respondent);
+	if (s == NULL)
+		s = r->parent;
+	if (s == NULL && r->nstreams == 1)
+		s = r->streams[0];
+	if (s != NULL)
+		mg__stream_ref(s);
+	pthread_mutex_unlock(&r->lock);
+	if (s != NULL && mg__broker_on_thread(s->broker)) {
+		mg__stream_unref(s);
+		s = NULL;
+	}
+	return s;
+}
+#endif
+
+/*
+ * Waits for rx's next item.  When a stream is the likely way in and nobody
+ * works on its input, this thread takes the input and sleeps on the fd
+ * itself (core.h: mg__stream_input_take()), delivering what arrives: the
+ * message it waits for then wakes it directly, with no hand-off from the
+ * broker.  Otherwise it sleeps on the wake word.
+ */
 int mg_receiver_get(struct mg_receiver *rx, int timeout_ms, struct mg_msg **msgp)
 {
 	struct mg_msg *m = NULL;
+	struct mg_stream *s = NULL;
 	struct timespec deadline;
+	bool looked = false, held = false;
 	unsigned seen;
 	int rc;
 
@@ -166,16 +235,43 @@ int mg_receiver_get(struct mg_receiver *rx, int timeout_ms, struct mg_msg **msgp
 		mg__deadline(&deadline, timeout_ms);
 	pthread_mutex_lock(&rx->lock);
 	while ((rc = take(rx, &m)) == -EAGAIN && timeout_ms != 0) {
-		seen = mg__ww_prepare(&rx->wake);
-		pthread_mutex_unlock(&rx->lock);
-		rc = mg__ww_wait(&rx->wake, seen, timeout_ms < 0 ? NULL : &deadline);
-		pthread_mutex_lock(&rx->lock);
+		if (!looked) {
+			/* Looked up only when there is a wait: it takes the
+			 * router lock, which comes before ours. */
+			looked = true;
+			pthread_mutex_unlock(&rx->lock);
+			s = likely_stream(rx);
+			pthread_mutex_lock(&rx->lock);
+			continue;
+		}
+		if (s != NULL &&
+		    (held || (rx->reading == NULL && (held = mg__stream_input_take(s))))) {
+			rx->reading = s;
+			pthread_mutex_unlock(&rx->lock);
+			rc = mg__stream_input_wait(s, timeout_ms < 0 ? NULL : &deadline);
+			pthread_mutex_lock(&rx->lock);
+			rx->reading = NULL;
+			if (rc == 1) {
+				/* The input went back to the broker: wait as usual. */
+				held = false;
+				mg__stream_unref(s);
+				s = NULL;
+			}
+		} else {
+			seen = mg__ww_prepare(&rx->wake);
+			pthread_mutex_unlock(&rx->lock);
+			rc = mg__ww_wait(&rx->wake, seen, timeout_ms < 0 ? NULL : &deadline);
+			pthread_mutex_lock(&rx->lock);
+		}
 		if (rc == -ETIMEDOUT) {
 			rc = take(rx, &m);
 			break;
 		}
 	}
 	pthread_mutex_unlock(&rx->lock);
+	if (held)
+		mg__stream_input_release(s);
+	mg__stream_unref(s);
 	if (rc == -EAGAIN) {
 		mg__set_errdetail("timed out after %d ms", timeout_ms);
 		return -ETIMEDOUT;
@@ -198,6 +294,7 @@ void mg_receiver_close(struct mg_receiver *rx)
 	pthread_mutex_lock(&rx->lock);
 	rx->closed = true;
 	sel = rx->sel;
+	kick_reader(rx);
 	pthread_mutex_unlock(&rx->lock);
 	pthread_mutex_unlock(&r->lock);
 	mg__ww_wake(&rx->wake, true);

@@ -489,7 +489,52 @@ static void on_stream_close(void *owner, struct mg_stream *s, int code, const ch
 	mg__route_stream_lost(owner, s, code, why);
 }
 
-static const struct mg_stream_ops stream_ops = {on_stream_msg, on_stream_close};
+/* The agent leaves the reading thread out: a target's first boot must
+ * fit in 64 KiB on the wire (DESIGN.md section 8, test_bootstrap), the
+ * agent was within a few hundred bytes of it, and this path costs ~0.9 KB
+ * there.  So in a child running the agent the broker reads every stream;
+ * the library (the master, fork children, programs that ship themselves)
+ * has the path. */
+#ifdef MG_NO_EMBEDDED_AGENT
+#define on_stream_try_msg NULL
+#else
+/*
+ * A thread reading stream in itself (core.h) delivers here what it can
+ * deliver at once: a message for a receiver of this router that passes
+ * the checks mg__router_route() makes.  Everything else (forwarding,
+ * handlers, route messages, dead answers, io logging) goes back to the
+ * broker, in order, and is routed there as usual.
+ */
+static bool on_stream_try_msg(void *owner, struct mg_stream *in, struct mg_msg *m)
+{
+	struct mg_router *r = owner;
+	const struct mg_frame_hdr *h = &m->hdr;
+	struct mg_handler *hd;
+	struct mg_receiver *rx;
+	bool ok;
+
+	if (m->payload.len > r->max_message_size || h->dst_id != r->id ||
+	    h->handle == MG_HANDLE_ADD_ROUTE || h->handle == MG_HANDLE_DEL_ROUTE ||
+	    mg__log_enabled(MG_LOG_DEBUG, true))
+		return false;
+	pthread_mutex_lock(&r->lock);
+	hd = mg__idmap_get(&r->handlers, h->handle);
+	if (hd == NULL || hd->rx == NULL || !from_expected_stream(r, m, in) ||
+	    (hd->policy == MG_POLICY_PARENT && !has_parent_authority(r, h->auth_id))) {
+		pthread_mutex_unlock(&r->lock);
+		return false;
+	}
+	rx = hd->rx;
+	mg__receiver_ref(rx);
+	pthread_mutex_unlock(&r->lock);
+	m->router = r;
+	ok = mg__receiver_try_push(rx, m) == 0;
+	mg__receiver_unref(rx);
+	return ok;
+}
+#endif
+
+static const struct mg_stream_ops stream_ops = {on_stream_msg, on_stream_close, on_stream_try_msg};
 
 struct attach_args {
 	struct mg_router *r;

@@ -67,7 +67,8 @@ struct mg_receiver {
 	struct mg_router *router; /* holds a reference */
 	uint32_t handle;
 	pthread_mutex_t lock;
-	struct mg_wakeword wake; /* waiters in mg_receiver_get() */
+	struct mg_wakeword wake;   /* waiters in mg_receiver_get() */
+	struct mg_stream *reading; /* a waiter reads this stream itself */
 	struct mg_ring q;
 	bool closed;
 	bool shutdown;
@@ -115,6 +116,9 @@ int mg__receiver_new_at(struct mg_router *r, uint32_t handle, uint32_t responden
 /* Queues m on rx (ownership taken).  The caller holds a reference to rx
  * (mg__receiver_ref() under the router lock) and not the router lock. */
 void mg__receiver_push(struct mg_receiver *rx, struct mg_msg *m);
+/* mg__receiver_push() that leaves m with the caller when rx is closed
+ * (MG_ECLOSED) or memory is short (-ENOMEM), instead of answering it. */
+int mg__receiver_try_push(struct mg_receiver *rx, struct mg_msg *m);
 void mg__receiver_ref(struct mg_receiver *rx);
 void mg__receiver_unref(struct mg_receiver *rx);
 /* Marks rx shut down (router freed).  Called with the router lock held. */
