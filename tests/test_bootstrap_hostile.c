@@ -1,14 +1,14 @@
 /*
  * test_bootstrap_hostile.c: the first stage (src/connect/bootstrap.c) on
- * targets that make it hard: a name taken or raced to a link by another
- * user, TMPDIR or HOME mounted noexec or named with spaces and glob
+ * targets that make it hard: a name taken (a FIFO, a link, a file) or
+ * raced to a link by another user, TMPDIR or HOME mounted noexec or named with spaces and glob
  * characters, a line that never comes whole, garbage instead of markers,
  * and the unpacker's printf line through every shell byte for byte.
  */
 #include "bootstrap_util.h"
 
-/* Puts a decoy of KIND ('p' FIFO, 'l' dangling link, 'f' file) where the
- * first stage of a shell whose pid is 1 would make its file. */
+/* Makes a decoy of KIND ('p' FIFO, 'l' dangling link, 'f' file) at
+ * <sandbox>/decoy, for race_shim to move to the first stage's name. */
 static void make_decoy(struct sandbox *sb, char kind, char *path, size_t size)
 {
 	char target[400];
