@@ -62,17 +62,16 @@
  * (dash, bash and busybox refuse a regular file that was there), and the
  * name is written to only then; else, and where there is no /proc, the
  * script takes a mktemp name.  (`[`, not `:`: a failed redirection on a
- * special builtin ends a
- * POSIX shell.)  chmod runs in the background (the file is private from
- * its creation, writing it keeps the mode, and `wait` joins chmod before
- * the exec), under LC_ALL=C: in a UTF-8 locale (ssh passes LANG on) it
- * would load the locale first, ~0.7 ms here, all of it on the way to the
- * exec; a failed mktemp ends the script before the marker, and the
- * master reports what it printed.  Where TMPDIR is mounted noexec (hardened
- * hosts do that to /tmp), `[ -x ]` says so without a process (access(2)
- * with X_OK fails there) and the program goes to $HOME/.mitogen-agent.<pid>
- * instead, checked the same way: a failed exec ends a POSIX shell before
- * its `rm`, leaving the file.  IFS is empty and globbing off (`set -f`),
+ * special builtin ends a POSIX shell.)  chmod runs in the background (the
+ * file is private from its creation, writing it keeps the mode, and
+ * `wait` joins chmod before the exec), under LC_ALL=C: in a UTF-8 locale
+ * (ssh passes LANG on) it would load the locale first, ~0.7 ms here, all
+ * of it on the way to the exec; a failed mktemp ends the script before
+ * the marker, and the master reports what it printed.  Where TMPDIR is
+ * mounted noexec (hardened hosts do that to /tmp), `[ -x ]` says so
+ * without a process (access(2) with X_OK fails there) and the program
+ * goes to $HOME/.mitogen-agent.<pid> instead, checked the same way: a
+ * failed exec ends a POSIX shell before its `rm`, leaving the file.  IFS is empty and globbing off (`set -f`),
  * so a TMPDIR or HOME with spaces or glob characters needs no quotes; `>|`
  * writes past noclobber.  When the line does not come whole (the master
  * refused the target or went away), `read` fails and the script removes
@@ -242,13 +241,15 @@ static void queue(struct mg_bootstrap *b, const void *p, size_t n)
 	b->outlen[b->nout++] = n;
 }
 
-/* mitogen-unpack as the line the first stage reads and hands to printf as
- * its format: every byte as it is (the shells keep any byte in a variable
- * but NUL, and `read -r` stops only at a newline), but NUL, newline,
- * backslash and %, escaped, and 0x01 and 0x7f where bash would take them
- * for its own quoting marks (CTLESC, CTLNUL).  The script reads and
- * prints it with LC_ALL=C: in a UTF-8 locale bash also drops a mark that
- * comes before a byte no character can start with.  Made once. */
+/* mitogen-unpack's head (mg__unpack_head_len()) as the line the first
+ * stage reads and hands to printf as its format, then the rest of it, sent
+ * raw for the head's stub to read.  The line: every byte as it is (the
+ * shells keep any byte in a variable but NUL, and `read -r` stops only at
+ * a newline), but NUL, newline, backslash and %, escaped, and 0x01 and
+ * 0x7f where bash would take them for its own quoting marks (CTLESC,
+ * CTLNUL).  The script reads and prints it with LC_ALL=C: in a UTF-8
+ * locale bash also drops a mark that comes before a byte no character can
+ * start with.  Made once. */
 static char *unpack_line;
 static size_t unpack_line_len;
 static pthread_once_t unpack_once = PTHREAD_ONCE_INIT;
