@@ -14,6 +14,9 @@
  *       clush -f N -w t[001-N] -o '-F CFG' true          (Debian clustershell)
  *       pdsh -f N -R ssh -w t[001-N] true, PDSH_SSH_ARGS='-F CFG %h'  (Debian pdsh)
  *     in alternating order, --rounds times; a missing tool is said so.
+ *     Beside the medians, the median of our time over each other tool's
+ *     in the same round: the machine's speed drifts between rounds by
+ *     more than the gap between the tools, and the pairing cancels it.
  *     Beside each run's wall time, the CPU time the whole machine spent
  *     busy meanwhile (/proc/stat): ssh, sshd and the targets' processes.
  *  2. Targets already connected (what a program using the library, or
@@ -192,12 +195,15 @@ static double time_cmd(const char *const *argv, const char *env, char *err, size
 enum { TOOL_MITOGEN, TOOL_CLUSH, TOOL_PDSH, NTOOLS };
 static const char *const tool_names[NTOOLS] = {"mitogen run", "clush", "pdsh"};
 static struct stats tool_stats[NTOOLS], tool_cpu[NTOOLS];
+/* Per other tool: our time over its time in the same round, so that the
+ * machine's drift between rounds (tens of percent here) cancels. */
+static struct stats tool_ratio[NTOOLS];
 
 static void bench_tools(const char *mitogen_bin)
 {
 	char fan[16], clush_opt[300], pdsh_env[320], path[512], err[256];
-	double samples[NTOOLS][64], cpu[NTOOLS][64];
-	int n[NTOOLS] = {0}, r, k;
+	double samples[NTOOLS][64], cpu[NTOOLS][64], in_round[NTOOLS][64], ratio[NTOOLS][64];
+	int n[NTOOLS] = {0}, nratio[NTOOLS] = {0}, r, k;
 	bool have[NTOOLS] = {true, true, true};
 
 	snprintf(fan, sizeof(fan), "%d", ntargets);
@@ -214,6 +220,8 @@ static void bench_tools(const char *mitogen_bin)
 		         "pdsh not installed (apt-get install pdsh)");
 	}
 	for (r = 0; r < rounds && r < 64; r++) {
+		for (k = 0; k < NTOOLS; k++)
+			in_round[k][r] = -1;
 		for (k = 0; k < NTOOLS; k++) {
 			int t = (k + r) % NTOOLS; /* alternate who goes first */
 			const char *const mit[] = {
@@ -243,12 +251,21 @@ static void bench_tools(const char *mitogen_bin)
 			}
 			cpu[t][n[t]] = busy0 < 0 ? 0 : machine_busy_ms() - busy0;
 			samples[t][n[t]++] = ms;
+			in_round[t][r] = ms;
 		}
+		for (k = 0; k < NTOOLS; k++)
+			if (k != TOOL_MITOGEN && in_round[k][r] > 0 && in_round[TOOL_MITOGEN][r] > 0)
+				ratio[k][nratio[k]++] = in_round[TOOL_MITOGEN][r] / in_round[k][r];
 	}
 	for (k = 0; k < NTOOLS; k++) {
 		summarise(&tool_stats[k], samples[k], n[k]);
 		summarise(&tool_cpu[k], cpu[k], n[k]);
 		snprintf(tool_cpu[k].error, sizeof(tool_cpu[k].error), "%s", tool_stats[k].error);
+		summarise(&tool_ratio[k], ratio[k], nratio[k]);
+		if (nratio[k] == 0)
+			snprintf(tool_ratio[k].error, sizeof(tool_ratio[k].error), "%s",
+			         tool_stats[k].error[0] != '\0' ? tool_stats[k].error
+			                                         : tool_stats[TOOL_MITOGEN].error);
 	}
 }
 
@@ -520,6 +537,16 @@ static void row(const char *what, const struct stats *s)
 		       s->max, s->n);
 }
 
+/* A ratio's row: our time over another tool's, paired by round. */
+static void row_ratio(const char *what, const struct stats *s)
+{
+	if (s->n == 0)
+		printf("| %-44s | %12s | %s\n", what, "-", s->error[0] ? s->error : "not measured");
+	else
+		printf("| %-44s | %10.3f x | min %.3f, max %.3f, n %d\n", what, s->median, s->min,
+		       s->max, s->n);
+}
+
 static void json_stats(FILE *f, const char *key, const struct stats *s, bool last)
 {
 	if (s->n == 0)
@@ -539,6 +566,8 @@ static void print_json(FILE *f, double load)
 	json_stats(f, "mitogen_run_true_ms", &tool_stats[TOOL_MITOGEN], false);
 	json_stats(f, "clush_true_ms", &tool_stats[TOOL_CLUSH], false);
 	json_stats(f, "pdsh_true_ms", &tool_stats[TOOL_PDSH], false);
+	json_stats(f, "mitogen_run_over_clush_paired", &tool_ratio[TOOL_CLUSH], false);
+	json_stats(f, "mitogen_run_over_pdsh_paired", &tool_ratio[TOOL_PDSH], false);
 	json_stats(f, "mitogen_run_true_machine_cpu_ms", &tool_cpu[TOOL_MITOGEN], false);
 	json_stats(f, "clush_true_machine_cpu_ms", &tool_cpu[TOOL_CLUSH], false);
 	json_stats(f, "pdsh_true_machine_cpu_ms", &tool_cpu[TOOL_PDSH], false);
@@ -708,6 +737,8 @@ int main(int argc, char **argv)
 	row("mitogen run -- true, from exec to exit", &tool_stats[TOOL_MITOGEN]);
 	row("clush true, from exec to exit", &tool_stats[TOOL_CLUSH]);
 	row("pdsh -R ssh true, from exec to exit", &tool_stats[TOOL_PDSH]);
+	row_ratio("  mitogen run / clush, same round", &tool_ratio[TOOL_CLUSH]);
+	row_ratio("  mitogen run / pdsh, same round", &tool_ratio[TOOL_PDSH]);
 	row("  CPU the machine spent: mitogen run", &tool_cpu[TOOL_MITOGEN]);
 	row("  CPU the machine spent: clush", &tool_cpu[TOOL_CLUSH]);
 	row("  CPU the machine spent: pdsh", &tool_cpu[TOOL_PDSH]);

@@ -7,11 +7,8 @@
  * needs only sh and chmod (uname where /proc/sys/kernel lacks the arch,
  * mktemp when its own file name is taken):
  *
- *   1. it makes its file (below) and starts `chmod 700` on it in the
- *      background, then prints "MGSTAGE1 2 <os> <arch> nocache": chmod
- *      (a process start: 5 ms on an idle VM here, 15 ms at load 20) is
- *      the one thing the exec must wait for, so it starts first and runs
- *      while the master answers;
+ *   1. it makes its file (below), runs `chmod 700` on it, then prints
+ *      "MGSTAGE1 2 <os> <arch> nocache";
  *   2. the master answers with one line: the head of mitogen-unpack
  *      (agent/unpack.c: ELF header and a stub, ~0.2 KB) as a printf
  *      format, its bytes as they are but for NUL, newline, backslash and
@@ -62,17 +59,22 @@
  * (dash, bash and busybox refuse a regular file that was there), and the
  * name is written to only then; else, and where there is no /proc, the
  * script takes a mktemp name.  (`[`, not `:`: a failed redirection on a
- * special builtin ends a POSIX shell.)  chmod runs in the background (the
- * file is private from its creation, writing it keeps the mode, and
- * `wait` joins chmod before the exec), under LC_ALL=C: in a UTF-8 locale
- * (ssh passes LANG on) it would load the locale first, ~0.7 ms here, all
- * of it on the way to the exec; a failed mktemp ends the script before
- * the marker, and the master reports what it printed.  Where TMPDIR is
- * mounted noexec (hardened hosts do that to /tmp), `[ -x ]` says so
- * without a process (access(2) with X_OK fails there) and the program
- * goes to $HOME/.mitogen-agent.<pid> instead, checked the same way: a
- * failed exec ends a POSIX shell before its `rm`, leaving the file.  IFS is empty and globbing off (`set -f`),
- * so a TMPDIR or HOME with spaces or glob characters needs no quotes; `>|`
+ * special builtin ends a POSIX shell.)  chmod runs in the foreground (the
+ * file is private from its creation and writing it keeps the mode), so
+ * dash starts it with vfork.  In the background, overlapping the master's
+ * answer, it cost the target ~4 ms more CPU per connect (the fork copies
+ * dash's page tables; 163-165 against 166-175 ms for the whole remote side
+ * of `mitogen run -- true`) and gained no time: the exec waited for it
+ * all the same.  It runs under LC_ALL=C: in a UTF-8 locale (ssh passes
+ * LANG on) it would load the locale first, ~0.7 ms here, all of it on the
+ * way to the exec.  A failed chmod shows at `[ -x ]`; a failed mktemp
+ * ends the script before the marker, and the master reports what it
+ * printed.  Where TMPDIR is mounted noexec (hardened hosts do that to
+ * /tmp), `[ -x ]` says so without a process (access(2) with X_OK fails
+ * there) and the program goes to $HOME/.mitogen-agent.<pid> instead,
+ * checked the same way: a failed exec ends a POSIX shell before its `rm`,
+ * leaving the file.  IFS is empty and globbing off (`set -f`), so a
+ * TMPDIR or HOME with spaces or glob characters needs no quotes; `>|`
  * writes past noclobber.  When the line does not come whole (the master
  * refused the target or went away), `read` fails and the script removes
  * the file and exits 1, rather than exec an empty or partial file, which
@@ -97,10 +99,10 @@
 static const char first_stage[] =
         "umask 77;IFS=;k=/proc/sys/kernel;t=${TMPDIR:-/tmp}/mitogen-agent;set -fC;"
         "{ read u<$k/random/uuid&&f=$t.$u&&[ -f /proc/self/fd/1 ]>$f;} 2>/dev/null||"
-        "f=`mktemp $t.XXXXXX`||exit 1;LC_ALL=C chmod 700 $f&"
+        "f=`mktemp $t.XXXXXX`||exit 1;LC_ALL=C chmod 700 $f;"
         "{ read s<$k/ostype&&read m<$k/arch;} 2>/dev/null||s=`uname -sm` m=;"
         "echo MGSTAGE1 2 $s $m nocache;"
-        "LC_ALL=C read -r l&&LC_ALL=C printf \"$l\">|$f&&wait $!&&"
+        "LC_ALL=C read -r l&&LC_ALL=C printf \"$l\">|$f&&"
         "{ [ -x $f ]||{ rm -f $f;f=$HOME/.mitogen-agent.$$;true>$f&&"
         "chmod 700 $f&&LC_ALL=C printf \"$l\">|$f&&[ -x $f ];};}&&"
         "exec $f " MG_BOOTSTRAP_RM_FLAG ";rm -f $f;exit 1";
