@@ -152,6 +152,87 @@ TEST(broker_runs_posted_commands_from_many_threads)
 	mg__broker_free(t.b);
 }
 
+/* Commands and nodes record their number in the order they run. */
+struct order_probe;
+
+struct order_item {
+	struct order_probe *p;
+	int v;
+};
+
+struct order_probe {
+	struct mg_broker *b;
+	struct mg_broker_node node2, node4;
+	struct order_item cmd1, cmd3, cmd5;
+	int seen[8], n, node2_runs;
+};
+
+static void order_record(struct order_probe *p, int v)
+{
+	if (p->n < 8)
+		p->seen[p->n++] = v;
+}
+
+static void order_cmd(void *arg)
+{
+	struct order_item *it = arg;
+
+	order_record(it->p, it->v);
+}
+
+/* Node 2 posts itself again from its own run: it comes back as 6. */
+static void order_node2(void *arg)
+{
+	struct order_probe *p = arg;
+
+	order_record(p, p->node2_runs++ == 0 ? 2 : 6);
+	if (p->node2_runs == 1)
+		CHECK_OK(mg__broker_post_node(p->b, &p->node2));
+}
+
+static void order_node4(void *arg)
+{
+	order_record(arg, 4);
+}
+
+static void order_post_all(void *arg)
+{
+	struct order_probe *p = arg;
+
+	/* All in one batch: posted from the broker thread itself. */
+	CHECK_OK(mg__broker_post(p->b, order_cmd, &p->cmd1));
+	CHECK_OK(mg__broker_post_node(p->b, &p->node2));
+	CHECK_OK(mg__broker_post(p->b, order_cmd, &p->cmd3));
+	CHECK_OK(mg__broker_post_node(p->b, &p->node4));
+	CHECK_OK(mg__broker_post(p->b, order_cmd, &p->cmd5));
+}
+
+static void order_nothing(void *arg)
+{
+}
+
+TEST(broker_runs_nodes_in_order_with_commands)
+{
+	struct order_probe p = {0};
+	int i;
+
+	p.cmd1 = (struct order_item){&p, 1};
+	p.cmd3 = (struct order_item){&p, 3};
+	p.cmd5 = (struct order_item){&p, 5};
+	p.node2 = (struct mg_broker_node){.fn = order_node2, .arg = &p};
+	p.node4 = (struct mg_broker_node){.fn = order_node4, .arg = &p};
+	CHECK_OK(mg__broker_new(&p.b));
+	CHECK_OK(mg__broker_call(p.b, order_post_all, &p));
+	/* A call runs after all that was posted before it: the first after
+	 * the batch, the second after node 2's second posting. */
+	CHECK_OK(mg__broker_call(p.b, order_nothing, NULL));
+	CHECK_OK(mg__broker_call(p.b, order_nothing, NULL));
+	CHECK_EQ(p.n, 6);
+	for (i = 0; i < 6; i++)
+		CHECK_EQ(p.seen[i], i + 1);
+	mg__broker_free(p.b);
+}
+
 struct timer_probe {
 	struct mg_broker *b;
 	int64_t start, fired_at;

@@ -27,6 +27,7 @@ struct mg_broker {
 	pthread_mutex_t lock;
 	struct cmd *cmds, *spare; /* posted commands; swapped out to run */
 	size_t ncmds, cap, spare_cap;
+	struct mg_broker_node *nodes, **nodes_tail; /* posted nodes, in order */
 	bool kicked;   /* an eventfd write is outstanding */
 	bool stopping; /* no more posts accepted */
 	bool stop;     /* the loop should exit (broker thread only) */
@@ -67,6 +68,7 @@ void mg__deadline(struct timespec *ts, int timeout_ms)
 
 static void run_commands(struct mg_broker *b)
 {
+	struct mg_broker_node *nodes, *node;
 	struct cmd *batch;
 	size_t n, i, cap;
 
@@ -74,6 +76,9 @@ static void run_commands(struct mg_broker *b)
 	batch = b->cmds;
 	n = b->ncmds;
 	cap = b->cap;
+	nodes = b->nodes;
+	b->nodes = NULL;
+	b->nodes_tail = &b->nodes;
 	/* Swap in the spare array so posting goes on while the batch runs. */
 	b->cmds = b->spare;
 	b->cap = b->spare_cap;
@@ -82,7 +87,16 @@ static void run_commands(struct mg_broker *b)
 	b->spare_cap = 0;
 	b->kicked = false;
 	pthread_mutex_unlock(&b->lock);
-	for (i = 0; i < n; i++)
+	/* Each node after the array commands posted before it.  A node is
+	 * unlinked before it runs, so its fn may post it again. */
+	for (i = 0; nodes != NULL;) {
+		node = nodes;
+		nodes = node->next;
+		for (; i < node->pos; i++)
+			batch[i].fn(batch[i].arg);
+		node->fn(node->arg);
+	}
+	for (; i < n; i++)
 		batch[i].fn(batch[i].arg);
 	pthread_mutex_lock(&b->lock);
 	if (b->spare == NULL) {
@@ -223,7 +237,7 @@ static void *loop(void *arg)
 		bool more;
 		run_commands(b);
 		pthread_mutex_lock(&b->lock);
-		more = b->ncmds > 0;
+		more = b->ncmds > 0 || b->nodes != NULL;
 		pthread_mutex_unlock(&b->lock);
 		if (!more)
 			break;
@@ -254,6 +268,7 @@ int mg__broker_new(struct mg_broker **brokerp)
 		return -ENOMEM;
 	b->epfd = -1;
 	b->waker.fd = -1;
+	b->nodes_tail = &b->nodes;
 	mg__timers_init(&b->timers);
 	pthread_mutex_init(&b->lock, NULL);
 	pthread_cond_init(&b->helper_cond, NULL);
@@ -282,9 +297,38 @@ fail:
 	return r;
 }
 
+/* Wakes the loop for what was just queued.  Called with b->lock held,
+ * which it releases. */
+static void kick_and_unlock(struct mg_broker *b)
+{
+	bool kick = !b->kicked;
+
+	b->kicked = true;
+	pthread_mutex_unlock(&b->lock);
+	if (kick) {
+		uint64_t one = 1;
+		while (write(b->waker.fd, &one, sizeof(one)) < 0 && errno == EINTR)
+			;
+	}
+}
+
+int mg__broker_post_node(struct mg_broker *b, struct mg_broker_node *node)
+{
+	pthread_mutex_lock(&b->lock);
+	if (b->stopping) {
+		pthread_mutex_unlock(&b->lock);
+		return MG_ESHUTDOWN;
+	}
+	node->next = NULL;
+	node->pos = b->ncmds;
+	*b->nodes_tail = node;
+	b->nodes_tail = &node->next;
+	kick_and_unlock(b);
+	return 0;
+}
+
 static int post(struct mg_broker *b, mg_cmd_cb fn, void *arg, bool force)
 {
-	bool kick;
 
 	pthread_mutex_lock(&b->lock);
 	if (b->stopping && !force) {
@@ -302,14 +346,7 @@ static int post(struct mg_broker *b, mg_cmd_cb fn, void *arg, bool force)
 		b->cap = ncap;
 	}
 	b->cmds[b->ncmds++] = (struct cmd){fn, arg};
-	kick = !b->kicked;
-	b->kicked = true;
-	pthread_mutex_unlock(&b->lock);
-	if (kick) {
-		uint64_t one = 1;
-		while (write(b->waker.fd, &one, sizeof(one)) < 0 && errno == EINTR)
-			;
-	}
+	kick_and_unlock(b);
 	return 0;
 }
 

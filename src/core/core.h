@@ -188,6 +188,18 @@ bool mg__broker_on_thread(const struct mg_broker *b);
 /* Runs fn(arg) on the broker thread soon.  Thread: any.  Returns
  * MG_ESHUTDOWN once the broker is stopping (fn will not run), -ENOMEM. */
 int mg__broker_post(struct mg_broker *b, mg_cmd_cb fn, void *arg);
+/* A command that carries its own storage, for what must reach the broker
+ * even with memory short.  Set fn and arg; the node must stay valid until
+ * fn has started, and may be posted again from then on. */
+struct mg_broker_node {
+	struct mg_broker_node *next;
+	size_t pos; /* the array commands posted before it */
+	mg_cmd_cb fn;
+	void *arg;
+};
+/* mg__broker_post() of a node, in order with the other commands.  0, or
+ * MG_ESHUTDOWN once the broker is stopping: never -ENOMEM. */
+int mg__broker_post_node(struct mg_broker *b, struct mg_broker_node *node);
 /* Runs fn(arg) on the broker's helper thread soon, in posting order: for
  * work that would hold the loop up.  The helper is started on first use
  * and joined once the loop has ended, before the broker's last commands
@@ -308,6 +320,7 @@ struct mg_stream {
 	int in_efd;                /* eventfd that wakes the reading thread, or -1 */
 	atomic_bool in_reclaim;    /* the broker wants the input back */
 	uint64_t in_thread_msgs;   /* frames delivered by a reading thread (tests) */
+	struct mg_broker_node in_resume; /* hands the input back: cannot fail */
 
 	/* Output: a ring of entries guarded by lock; producers append, the
 	 * broker (or a producer taking the fast path) writes. */

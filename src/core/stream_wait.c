@@ -110,12 +110,12 @@ static void hand_back(struct mg_stream *s)
 {
 	give_back(s, MG_IN_HANDBACK);
 	mg__stream_ref(s);
-	if (mg__broker_post(s->broker, resume_cb, s) != 0) {
-		/* Only a stopping broker refuses, once it has closed every
-		 * stream (or memory ran out: the input then stays stopped). */
-		mg__error("stream to %u: cannot hand its input back to the broker", s->peer_id);
+	/* The stream's own node: short of memory the input still goes back.
+	 * Only a stopping broker refuses, which closes every stream. */
+	s->in_resume.fn = resume_cb;
+	s->in_resume.arg = s;
+	if (mg__broker_post_node(s->broker, &s->in_resume) != 0)
 		mg__stream_unref(s);
-	}
 }
 
 /* Delivers the complete frames in rbuf on this thread; hands the input
