@@ -254,7 +254,8 @@ static void bench_tools(const char *mitogen_bin)
 			in_round[t][r] = ms;
 		}
 		for (k = 0; k < NTOOLS; k++)
-			if (k != TOOL_MITOGEN && in_round[k][r] > 0 && in_round[TOOL_MITOGEN][r] > 0)
+			if (k != TOOL_MITOGEN && in_round[k][r] > 0 &&
+			    in_round[TOOL_MITOGEN][r] > 0)
 				ratio[k][nratio[k]++] = in_round[TOOL_MITOGEN][r] / in_round[k][r];
 	}
 	for (k = 0; k < NTOOLS; k++) {
@@ -265,7 +266,7 @@ static void bench_tools(const char *mitogen_bin)
 		if (nratio[k] == 0)
 			snprintf(tool_ratio[k].error, sizeof(tool_ratio[k].error), "%s",
 			         tool_stats[k].error[0] != '\0' ? tool_stats[k].error
-			                                         : tool_stats[TOOL_MITOGEN].error);
+			                                        : tool_stats[TOOL_MITOGEN].error);
 	}
 }
 

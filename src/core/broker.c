@@ -27,7 +27,8 @@ struct mg_broker {
 	pthread_mutex_t lock;
 	struct cmd *cmds, *spare; /* posted commands; swapped out to run */
 	size_t ncmds, cap, spare_cap;
-	struct mg_broker_node *nodes, **nodes_tail; /* posted nodes, in order */
+	/* Posted nodes, in order (mg__broker_post_node()). */
+	struct mg_broker_node *nodes, **nodes_tail;
 	bool kicked;   /* an eventfd write is outstanding */
 	bool stopping; /* no more posts accepted */
 	bool stop;     /* the loop should exit (broker thread only) */

@@ -320,7 +320,8 @@ struct mg_stream {
 	int in_efd;                /* eventfd that wakes the reading thread, or -1 */
 	atomic_bool in_reclaim;    /* the broker wants the input back */
 	uint64_t in_thread_msgs;   /* frames delivered by a reading thread (tests) */
-	struct mg_broker_node in_resume; /* hands the input back: cannot fail */
+	/* Hands the input back to the broker: cannot fail (stream_wait.c). */
+	struct mg_broker_node in_resume;
 
 	/* Output: a ring of entries guarded by lock; producers append, the
 	 * broker (or a producer taking the fast path) writes. */
