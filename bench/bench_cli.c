@@ -529,23 +529,27 @@ static int bench_connected(const char *script)
 
 /* ---- report --------------------------------------------------------------- */
 
-static void row(const char *what, const struct stats *s)
+/* A row of the table: times in ms, or (ratio) our time over another
+ * tool's, paired by round. */
+static void row_of(const char *what, const struct stats *s, bool ratio)
 {
+	int prec = ratio ? 3 : 1;
+
 	if (s->n == 0)
 		printf("| %-44s | %12s | %s\n", what, "-", s->error[0] ? s->error : "not measured");
 	else
-		printf("| %-44s | %9.1f ms | min %.1f, max %.1f, n %d\n", what, s->median, s->min,
-		       s->max, s->n);
+		printf("| %-44s | %9.*f %s | min %.*f, max %.*f, n %d\n", what, prec, s->median,
+		       ratio ? "x " : "ms", prec, s->min, prec, s->max, s->n);
 }
 
-/* A ratio's row: our time over another tool's, paired by round. */
+static void row(const char *what, const struct stats *s)
+{
+	row_of(what, s, false);
+}
+
 static void row_ratio(const char *what, const struct stats *s)
 {
-	if (s->n == 0)
-		printf("| %-44s | %12s | %s\n", what, "-", s->error[0] ? s->error : "not measured");
-	else
-		printf("| %-44s | %10.3f x | min %.3f, max %.3f, n %d\n", what, s->median, s->min,
-		       s->max, s->n);
+	row_of(what, s, true);
 }
 
 static void json_stats(FILE *f, const char *key, const struct stats *s, bool last)
