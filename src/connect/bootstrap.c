@@ -7,8 +7,9 @@
  * needs only sh and chmod (uname where /proc/sys/kernel lacks the arch,
  * mktemp when its own file name is taken):
  *
- *   1. it makes its file (below), runs `chmod 700` on it, then prints
- *      "MGSTAGE1 2 <os> <arch> nocache";
+ *   1. it makes its file (below), prints "MGSTAGE1 2 <os> <arch>
+ *      nocache", then runs `chmod 700` on the file while the master
+ *      answers;
  *   2. the master answers with one line: the head of mitogen-unpack
  *      (agent/unpack.c: ELF header and a stub, ~0.2 KB) as a printf
  *      format, its bytes as they are but for NUL, newline, backslash and
@@ -61,11 +62,11 @@
  * script takes a mktemp name.  (`[`, not `:`: a failed redirection on a
  * special builtin ends a POSIX shell.)  chmod runs in the foreground (the
  * file is private from its creation and writing it keeps the mode), so
- * dash starts it with vfork.  In the background, overlapping the master's
- * answer, it cost the target ~4 ms more CPU per connect (the fork copies
- * dash's page tables; 163-165 against 166-175 ms for the whole remote side
- * of `mitogen run -- true`) and gained no time: the exec waited for it
- * all the same.  It runs under LC_ALL=C: in a UTF-8 locale (ssh passes
+ * dash starts it with vfork, after the marker, so that it overlaps the
+ * master's answer on its way.  In the background it cost the target ~4
+ * ms more CPU per connect (the fork copies dash's page tables; 163-165
+ * against 166-175 ms for the whole remote side of `mitogen run -- true`)
+ * and gained no time: the exec waited for it all the same.  It runs under LC_ALL=C: in a UTF-8 locale (ssh passes
  * LANG on) it would load the locale first, ~0.7 ms here, all of it on the
  * way to the exec.  A failed chmod shows at `[ -x ]`; a failed mktemp
  * ends the script before the marker, and the master reports what it
@@ -99,9 +100,9 @@
 static const char first_stage[] =
         "umask 77;IFS=;k=/proc/sys/kernel;t=${TMPDIR:-/tmp}/mitogen-agent;set -fC;"
         "{ read u<$k/random/uuid&&f=$t.$u&&[ -f /proc/self/fd/1 ]>$f;} 2>/dev/null||"
-        "f=`mktemp $t.XXXXXX`||exit 1;LC_ALL=C chmod 700 $f;"
+        "f=`mktemp $t.XXXXXX`||exit 1;"
         "{ read s<$k/ostype&&read m<$k/arch;} 2>/dev/null||s=`uname -sm` m=;"
-        "echo MGSTAGE1 2 $s $m nocache;"
+        "echo MGSTAGE1 2 $s $m nocache;LC_ALL=C chmod 700 $f;"
         "LC_ALL=C read -r l&&LC_ALL=C printf \"$l\">|$f&&"
         "{ [ -x $f ]||{ rm -f $f;f=$HOME/.mitogen-agent.$$;true>$f&&"
         "chmod 700 $f&&LC_ALL=C printf \"$l\">|$f&&[ -x $f ];};}&&"
