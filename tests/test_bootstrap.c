@@ -218,6 +218,34 @@ TEST(first_stage_needs_only_sh_and_chmod)
 	CHECK_INT(boot_and_check(&sb, "/usr/bin/dash"), <, agent_size() * 3 / 4);
 }
 
+TEST(first_stage_without_chmod_says_so_and_leaves_nothing)
+{
+	struct mg_router *r;
+	struct mg_context *c;
+	struct sandbox sb;
+
+	/* dash with rm alone on PATH: the file cannot be made executable,
+	 * here or in HOME.  The connect fails with the shell's words for
+	 * it, and neither folder keeps the file.  (rm is what the script
+	 * cleans up with when it fails; the stub removes the file itself
+	 * when it runs.) */
+	if (access("/usr/bin/dash", X_OK) != 0)
+		mg_test_skip("dash is missing");
+	if (access(BUSYBOX, X_OK) != 0)
+		mg_test_skip("%s is missing (Debian: busybox-static)", BUSYBOX);
+	sandbox_init(&sb);
+	sandbox_link(&sb, "rm", BUSYBOX);
+	r = util_router(0, "master", 0, 0, false);
+	CHECK_EQ(connect_shell(r, "/usr/bin/dash", sb.env, &c), MG_ECONNECT);
+	if (strstr(mg_errdetail(), "chmod") == NULL)
+		mg_test_fail(__FILE__, __LINE__, "error text: %s", mg_errdetail());
+	mg_router_free(r);
+	CHECK_EQ(cu_wait_no_children(2000), 0);
+	CHECK_EQ(count_entries(sb.tmp), 0);
+	CHECK_EQ(count_entries(sb.home), 0);
+	rm_tree(sb.dir);
+}
+
 TEST(first_stage_needs_no_mktemp)
 {
 	struct sandbox sb;

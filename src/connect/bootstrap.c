@@ -5,7 +5,7 @@
  *
  * The first stage is a short sh script passed on the command line.  It
  * needs only sh and chmod (uname where /proc/sys/kernel lacks the arch,
- * mktemp when its own file name is taken):
+ * mktemp when its own file name is taken, rm to clean up when it fails):
  *
  *   1. it makes its file (below), prints "MGSTAGE1 2 <os> <arch>
  *      nocache", then runs `chmod 700` on the file while the master
