@@ -66,20 +66,22 @@
  * master's answer on its way.  In the background it cost the target ~4
  * ms more CPU per connect (the fork copies dash's page tables; 163-165
  * against 166-175 ms for the whole remote side of `mitogen run -- true`)
- * and gained no time: the exec waited for it all the same.  It runs under LC_ALL=C: in a UTF-8 locale (ssh passes
- * LANG on) it would load the locale first, ~0.7 ms here, all of it on the
- * way to the exec.  A failed chmod shows at `[ -x ]`; a failed mktemp
- * ends the script before the marker, and the master reports what it
- * printed.  Where TMPDIR is mounted noexec (hardened hosts do that to
- * /tmp), `[ -x ]` says so without a process (access(2) with X_OK fails
- * there) and the program goes to $HOME/.mitogen-agent.<pid> instead,
- * checked the same way: a failed exec ends a POSIX shell before its `rm`,
- * leaving the file.  IFS is empty and globbing off (`set -f`), so a
- * TMPDIR or HOME with spaces or glob characters needs no quotes; `>|`
- * writes past noclobber.  When the line does not come whole (the master
- * refused the target or went away), `read` fails and the script removes
- * the file and exits 1, rather than exec an empty or partial file, which
- * the shell would run as a script (ENOEXEC) and leave behind.
+ * and gained no time: the exec waited for it all the same.  It runs
+ * under LC_ALL=C: in a UTF-8 locale (ssh passes LANG on) it would load
+ * the locale first, ~0.7 ms here, all of it on the way to the exec.  A
+ * failed chmod shows at `[ -x ]` (without rm as well, the file stays:
+ * no builtin removes a file); a failed mktemp ends the script before the
+ * marker, and the master reports what it printed.  Where TMPDIR is
+ * mounted noexec (hardened hosts do that to /tmp), `[ -x ]` says so
+ * without a process (access(2) with X_OK fails there) and the program
+ * goes to $HOME/.mitogen-agent.<pid> instead, checked the same way: a
+ * failed exec ends a POSIX shell before its `rm`, leaving the file.  IFS
+ * is empty and globbing off (`set -f`), so a TMPDIR or HOME with spaces
+ * or glob characters needs no quotes; `>|` writes past noclobber.  When
+ * the line does not come whole (the master refused the target or went
+ * away), `read` fails and the script removes the file and exits 1, rather
+ * than exec an empty or partial file, which the shell would run as a
+ * script (ENOEXEC) and leave behind.
  *
  * Lines before the first marker (a chatty shell profile) are skipped.
  * Everything here is a pure state machine over bytes, driven by the
