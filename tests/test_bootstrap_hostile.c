@@ -109,6 +109,22 @@ TEST(first_stage_goes_to_home_where_tmpdir_is_noexec)
 	boot_noexec_tmpdir(false);
 }
 
+TEST(first_stage_goes_to_home_where_tmpdir_is_full)
+{
+	struct sandbox sb;
+	char nsdash[400];
+
+	/* A full /tmp: the shell makes its file there but cannot write the
+	 * line into it (ENOSPC), and goes to $HOME as it does for noexec.
+	 * TMPDIR is a one-page tmpfs, filled first. */
+	sandbox_mount_ns(&sb, false,
+	                 "/usr/bin/mount -t tmpfs -o size=4k,mode=700 none \"$TMPDIR\"||exit 1;"
+	                 "/usr/bin/head -c 8192 /dev/zero >\"$TMPDIR/fill\" 2>/dev/null;"
+	                 "exec /usr/bin/dash \"$@\"",
+	                 nsdash, sizeof(nsdash));
+	boot_and_check_in(&sb, nsdash, sb.home);
+}
+
 TEST(first_stage_leaves_nothing_where_tmpdir_and_home_are_noexec)
 {
 	struct sandbox sb;
@@ -392,7 +408,7 @@ TEST_T(unpack_line_survives_every_shell, 120)
 	size_t n;
 
 	CHECK(strstr(mg__bootstrap_script(), "IFS=;") != NULL);
-	CHECK(strstr(mg__bootstrap_script(), READ_LINE "&&" PRINT_LINE) != NULL);
+	CHECK(strstr(mg__bootstrap_script(), READ_LINE "&&{ " PRINT_LINE) != NULL);
 	/* The line the master sends today. */
 	CHECK_OK(mg__unpack_image(&u, &n));
 	check_line_through_shells(u, n, "mitogen-unpack");

@@ -75,7 +75,8 @@
  * mounted noexec (hardened hosts do that to /tmp), `[ -x ]` says so
  * without a process (access(2) with X_OK fails there) and the program
  * goes to $HOME/.mitogen-agent.<pid> instead, checked the same way: a
- * failed exec ends a POSIX shell before its `rm`, leaving the file.  IFS
+ * failed exec ends a POSIX shell before its `rm`, leaving the file.  So
+ * it does where TMPDIR is full (printf fails with ENOSPC).  IFS
  * is empty and globbing off (`set -f`), so a TMPDIR or HOME with spaces
  * or glob characters needs no quotes; `>|` writes past noclobber.  When
  * the line does not come whole (the master refused the target or went
@@ -105,8 +106,8 @@ static const char first_stage[] =
         "f=`mktemp $t.XXXXXX`||exit 1;"
         "{ read s<$k/ostype&&read m<$k/arch;} 2>/dev/null||s=`uname -sm` m=;"
         "echo MGSTAGE1 2 $s $m nocache;LC_ALL=C chmod 700 $f;"
-        "LC_ALL=C read -r l&&LC_ALL=C printf \"$l\">|$f&&"
-        "{ [ -x $f ]||{ rm -f $f;f=$HOME/.mitogen-agent.$$;true>$f&&"
+        "LC_ALL=C read -r l&&"
+        "{ LC_ALL=C printf \"$l\">|$f&&[ -x $f ]||{ rm -f $f;f=$HOME/.mitogen-agent.$$;true>$f&&"
         "chmod 700 $f&&LC_ALL=C printf \"$l\">|$f&&[ -x $f ];};}&&"
         "exec $f " MG_BOOTSTRAP_RM_FLAG ";rm -f $f;exit 1";
 
