@@ -125,6 +125,40 @@ TEST(first_stage_goes_to_home_where_tmpdir_is_full)
 	boot_and_check_in(&sb, nsdash, sb.home);
 }
 
+TEST(cache_in_a_full_home_fails_and_keeps_nothing)
+{
+	struct mg_connect_opts o;
+	struct mg_router *r;
+	struct mg_context *c;
+	struct sandbox sb;
+	char nsdash[400];
+
+	/* The cache's first copy cannot be written (HOME is a full one-page
+	 * tmpfs): the connect fails with head's words for it, and the cache
+	 * folder keeps no partial file or private folder.  The namespace's
+	 * mount hides HOME: it looks itself, and exits 99 on a leftover. */
+	sandbox_mount_ns(&sb, false,
+	                 "/usr/bin/mount -t tmpfs -o size=4k,mode=700 none \"$HOME\"||exit 1;"
+	                 "/usr/bin/head -c 8192 /dev/zero >\"$HOME/fill\" 2>/dev/null;"
+	                 "/usr/bin/dash \"$@\";s=$?;"
+	                 "find \"$HOME/.cache\" -mindepth 2|grep . >&2&&exit 99;exit $s",
+	                 nsdash, sizeof(nsdash));
+	r = util_router(0, "master", 0, 0, false);
+	mg_connect_opts_init(&o, MG_METHOD_LOCAL);
+	o.first_stage = true;
+	o.cache = true;
+	o.program = nsdash;
+	o.env = sb.env;
+	o.connect_timeout_ms = 10000;
+	CHECK_EQ(mg_connect(r, &o, &c), MG_ECONNECT);
+	if (strstr(mg_errdetail(), "status 1 ") == NULL ||
+	    strstr(mg_errdetail(), "No space left") == NULL)
+		mg_test_fail(__FILE__, __LINE__, "error text: %s", mg_errdetail());
+	mg_router_free(r);
+	CHECK_EQ(cu_wait_no_children(2000), 0);
+	rm_tree(sb.dir);
+}
+
 TEST(first_stage_leaves_nothing_where_tmpdir_and_home_are_noexec)
 {
 	struct sandbox sb;

@@ -117,7 +117,7 @@ static const char cache_stage_fmt[] =
         "exec $f;"
         "echo MGSTAGE1 2 `uname -sm` miss;"
         "mkdir -p $c&&chmod 700 $c&&d=`mktemp -d $c/.XXXXXX`||exit 1;g=$d/a;"
-        ":>$g&&chmod 700 $g||exit 1;read n;head -c $n>$g&&"
+        ":>$g&&chmod 700 $g&&read n&&head -c $n>$g&&"
         "mv $g $f&&rmdir $d&&echo MGSTAGE2&&exec $f;rm -rf $d;exit 1";
 
 /* The first stage's own version, the "2" after MGSTAGE1. */
