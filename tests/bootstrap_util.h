@@ -107,43 +107,83 @@ static inline void rm_tree(const char *dir)
 	CHECK_EQ(system(cmd), 0);
 }
 
-static inline int connect_shell(struct mg_router *r, const char *shell, const char *const *env,
-                                struct mg_context **cp)
+/* Connects through shell as a first stage (with the cache option if
+ * cache). */
+static inline int connect_shell_with(struct mg_router *r, const char *shell, const char *const *env,
+                                     bool cache, struct mg_context **cp)
 {
 	struct mg_connect_opts o;
 
 	mg_connect_opts_init(&o, MG_METHOD_LOCAL);
 	o.name = "first-stage";
 	o.first_stage = true;
+	o.cache = cache;
 	o.program = shell;
 	o.env = env;
 	o.connect_timeout_ms = 10000;
 	return mg_connect(r, &o, cp);
 }
 
-/* Connects through shell with the sandbox's env, which must fail with
- * MG_ECONNECT and a message holding want and want2 (unless NULL); then
- * removes the sandbox. */
-static inline void connect_fails(struct sandbox *sb, const char *shell, const char *want,
-                                 const char *want2)
+static inline int connect_shell(struct mg_router *r, const char *shell, const char *const *env,
+                                struct mg_context **cp)
+{
+	return connect_shell_with(r, shell, env, false, cp);
+}
+
+/* What dir holds, or 0 where there is no dir. */
+static inline int entries_if_any(const char *dir)
+{
+	return access(dir, F_OK) == 0 ? count_entries(dir) : 0;
+}
+
+/* Connects through shell (with the cache option if cache) with the
+ * sandbox's env, which must fail with MG_ECONNECT and a message holding
+ * want and want2 (unless NULL) and, if clean, leave nothing in TMPDIR or
+ * HOME; then removes the sandbox.  (Not all failures can be clean: the
+ * master kills a shell it refuses, which over ssh still sees its input
+ * end and cleans up, and here does not.) */
+static inline void connect_fails_with(struct sandbox *sb, const char *shell, bool cache, bool clean,
+                                      const char *want, const char *want2)
 {
 	struct mg_router *r = util_router(0, "master", 0, 0, false);
 	struct mg_context *c;
 
-	CHECK_EQ(connect_shell(r, shell, sb->env, &c), MG_ECONNECT);
+	CHECK_EQ(connect_shell_with(r, shell, sb->env, cache, &c), MG_ECONNECT);
 	if (strstr(mg_errdetail(), want) == NULL ||
 	    (want2 != NULL && strstr(mg_errdetail(), want2) == NULL))
 		mg_test_fail(__FILE__, __LINE__, "error text: %s", mg_errdetail());
 	mg_router_free(r);
 	CHECK_EQ(cu_wait_no_children(2000), 0);
+	if (clean) {
+		CHECK_EQ(entries_if_any(sb->tmp), 0);
+		CHECK_EQ(entries_if_any(sb->home), 0);
+	}
 	rm_tree(sb->dir);
 }
 
+static inline void connect_fails(struct sandbox *sb, const char *shell, const char *want,
+                                 const char *want2)
+{
+	connect_fails_with(sb, shell, false, false, want, want2);
+}
+
+/* dash with one busybox applet alone on PATH; skipped without them. */
+static inline void sandbox_dash_and(struct sandbox *sb, const char *applet)
+{
+	if (access("/usr/bin/dash", X_OK) != 0)
+		mg_test_skip("dash is missing");
+	if (access(BUSYBOX, X_OK) != 0)
+		mg_test_skip("%s is missing (Debian: busybox-static)", BUSYBOX);
+	sandbox_init(sb);
+	sandbox_link(sb, applet, BUSYBOX);
+}
+
 /* Busybox applets the first stages may use (the plain one only sh and
- * chmod; mktemp and uname are its fallbacks); gzip never. */
+ * chmod; mktemp and uname are its fallbacks, rm cleans up when it
+ * fails); gzip never. */
 static inline void sandbox_busybox(struct sandbox *sb)
 {
-	static const char *const applets[] = {"sh", "head", "uname", "mktemp", "chmod", NULL};
+	static const char *const applets[] = {"sh", "head", "uname", "mktemp", "chmod", "rm", NULL};
 
 	if (access(BUSYBOX, X_OK) != 0)
 		mg_test_skip("%s is missing (Debian: busybox-static)", BUSYBOX);

@@ -34,20 +34,13 @@ TEST(caching_first_stage_fits_a_command_line)
  * and goes; returns the bytes the bootstrap sent. */
 static long cached_connect(struct sandbox *sb)
 {
-	struct mg_connect_opts o;
 	struct mg_router *r;
 	struct mg_context *c;
 
 	sent_bytes = 0;
 	mg_log_set_handler(log_cb, NULL, MG_LOG_DEBUG);
 	r = util_router(0, "master", 0, 0, false);
-	mg_connect_opts_init(&o, MG_METHOD_LOCAL);
-	o.first_stage = true;
-	o.cache = true;
-	o.program = sandbox_sh(sb);
-	o.env = sb->env;
-	o.connect_timeout_ms = 10000;
-	if (mg_connect(r, &o, &c) != 0)
+	if (connect_shell_with(r, sandbox_sh(sb), sb->env, true, &c) != 0)
 		mg_test_fail(__FILE__, __LINE__, "connect: %s", mg_errdetail());
 	cu_ping(c);
 	CHECK_OK(mg_context_shutdown(c, 5000));
@@ -60,7 +53,7 @@ static long cached_connect(struct sandbox *sb)
 
 static void check_cache(bool spaces)
 {
-	static const char *const more[] = {"mkdir", "mv", "rmdir", "rm", NULL};
+	static const char *const more[] = {"mkdir", "mv", "rmdir", NULL};
 	char cache[400], file[500];
 	long first, again;
 	struct stat st;
@@ -209,19 +202,12 @@ TEST(first_stage_needs_only_sh_and_chmod)
 
 	/* dash with chmod alone on PATH: no gzip, head, uname or mktemp.
 	 * The program still goes packed (mitogen-unpack inflates it). */
-	if (access("/usr/bin/dash", X_OK) != 0)
-		mg_test_skip("dash is missing");
-	if (access(BUSYBOX, X_OK) != 0)
-		mg_test_skip("%s is missing (Debian: busybox-static)", BUSYBOX);
-	sandbox_init(&sb);
-	sandbox_link(&sb, "chmod", BUSYBOX);
+	sandbox_dash_and(&sb, "chmod");
 	CHECK_INT(boot_and_check(&sb, "/usr/bin/dash"), <, agent_size() * 3 / 4);
 }
 
 TEST(first_stage_without_chmod_says_so_and_leaves_nothing)
 {
-	struct mg_router *r;
-	struct mg_context *c;
 	struct sandbox sb;
 
 	/* dash with rm alone on PATH: the file cannot be made executable,
@@ -229,21 +215,8 @@ TEST(first_stage_without_chmod_says_so_and_leaves_nothing)
 	 * it, and neither folder keeps the file.  (rm is what the script
 	 * cleans up with when it fails; the stub removes the file itself
 	 * when it runs.) */
-	if (access("/usr/bin/dash", X_OK) != 0)
-		mg_test_skip("dash is missing");
-	if (access(BUSYBOX, X_OK) != 0)
-		mg_test_skip("%s is missing (Debian: busybox-static)", BUSYBOX);
-	sandbox_init(&sb);
-	sandbox_link(&sb, "rm", BUSYBOX);
-	r = util_router(0, "master", 0, 0, false);
-	CHECK_EQ(connect_shell(r, "/usr/bin/dash", sb.env, &c), MG_ECONNECT);
-	if (strstr(mg_errdetail(), "chmod") == NULL)
-		mg_test_fail(__FILE__, __LINE__, "error text: %s", mg_errdetail());
-	mg_router_free(r);
-	CHECK_EQ(cu_wait_no_children(2000), 0);
-	CHECK_EQ(count_entries(sb.tmp), 0);
-	CHECK_EQ(count_entries(sb.home), 0);
-	rm_tree(sb.dir);
+	sandbox_dash_and(&sb, "rm");
+	connect_fails_with(&sb, "/usr/bin/dash", false, true, "chmod", NULL);
 }
 
 TEST(first_stage_needs_no_mktemp)

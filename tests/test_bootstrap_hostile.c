@@ -127,9 +127,6 @@ TEST(first_stage_goes_to_home_where_tmpdir_is_full)
 
 TEST(cache_in_a_full_home_fails_and_keeps_nothing)
 {
-	struct mg_connect_opts o;
-	struct mg_router *r;
-	struct mg_context *c;
 	struct sandbox sb;
 	char nsdash[400];
 
@@ -143,20 +140,7 @@ TEST(cache_in_a_full_home_fails_and_keeps_nothing)
 	                 "/usr/bin/dash \"$@\";s=$?;"
 	                 "find \"$HOME/.cache\" -mindepth 2|grep . >&2&&exit 99;exit $s",
 	                 nsdash, sizeof(nsdash));
-	r = util_router(0, "master", 0, 0, false);
-	mg_connect_opts_init(&o, MG_METHOD_LOCAL);
-	o.first_stage = true;
-	o.cache = true;
-	o.program = nsdash;
-	o.env = sb.env;
-	o.connect_timeout_ms = 10000;
-	CHECK_EQ(mg_connect(r, &o, &c), MG_ECONNECT);
-	if (strstr(mg_errdetail(), "status 1 ") == NULL ||
-	    strstr(mg_errdetail(), "No space left") == NULL)
-		mg_test_fail(__FILE__, __LINE__, "error text: %s", mg_errdetail());
-	mg_router_free(r);
-	CHECK_EQ(cu_wait_no_children(2000), 0);
-	rm_tree(sb.dir);
+	connect_fails_with(&sb, nsdash, true, true, "status 1 ", "No space left");
 }
 
 TEST(first_stage_leaves_nothing_where_tmpdir_and_home_are_noexec)
