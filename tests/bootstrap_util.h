@@ -138,11 +138,10 @@ static inline int entries_if_any(const char *dir)
 
 /* Connects through shell (with the cache option if cache) with the
  * sandbox's env, which must fail with MG_ECONNECT and a message holding
- * want and want2 (unless NULL) and, if clean, leave nothing in TMPDIR or
- * HOME; then removes the sandbox.  (Not all failures can be clean: the
- * master kills a shell it refuses, which over ssh still sees its input
- * end and cleans up, and here does not.) */
-static inline void connect_fails_with(struct sandbox *sb, const char *shell, bool cache, bool clean,
+ * want and want2 (unless NULL) and leave nothing in TMPDIR or HOME (the
+ * master ends the shell's input and lets it clean up); then removes the
+ * sandbox. */
+static inline void connect_fails_with(struct sandbox *sb, const char *shell, bool cache,
                                       const char *want, const char *want2)
 {
 	struct mg_router *r = util_router(0, "master", 0, 0, false);
@@ -154,17 +153,15 @@ static inline void connect_fails_with(struct sandbox *sb, const char *shell, boo
 		mg_test_fail(__FILE__, __LINE__, "error text: %s", mg_errdetail());
 	mg_router_free(r);
 	CHECK_EQ(cu_wait_no_children(2000), 0);
-	if (clean) {
-		CHECK_EQ(entries_if_any(sb->tmp), 0);
-		CHECK_EQ(entries_if_any(sb->home), 0);
-	}
+	CHECK_EQ(entries_if_any(sb->tmp), 0);
+	CHECK_EQ(entries_if_any(sb->home), 0);
 	rm_tree(sb->dir);
 }
 
 static inline void connect_fails(struct sandbox *sb, const char *shell, const char *want,
                                  const char *want2)
 {
-	connect_fails_with(sb, shell, false, false, want, want2);
+	connect_fails_with(sb, shell, false, want, want2);
 }
 
 /* dash with one busybox applet alone on PATH; skipped without them. */

@@ -32,6 +32,9 @@
 
 /* How long a child whose context was freed may take to exit by itself. */
 #define ORPHAN_GRACE_MS 5000
+/* How long a child whose connect failed may take to exit once its input
+ * has ended: a first stage removes its file then. */
+#define FAIL_GRACE_MS 500
 /* Without pidfds, how often the broker checks whether the child exited. */
 #define REAP_POLL_MS 50
 /* Bound on reaping a killed child when the broker is already gone. */
@@ -300,8 +303,13 @@ static void poll_cb(void *arg)
 /* ------------------------------------------------------------------------ */
 /* Connecting. */
 
-/* Formats the failure with the child's stderr appended, kills the child
- * and reports it.  The process is reaped later by the pid watch. */
+static void grace_cb(void *arg);
+
+/* Formats the failure with the child's stderr appended, reports it, and
+ * ends the child's input; the child is killed if it has not exited
+ * FAIL_GRACE_MS later (a first stage refused, or given up on, removes its
+ * file and exits; SIGKILL at once would leave the file, and a pty's
+ * hang-up ends the shell too).  The process is reaped by the pid watch. */
 static void conn_fail(struct mg_conn *k, int code, const char *fmt, ...)
 {
 	char text[400], msg[1800], errline[sizeof(k->err) + 64] = "", pre[64] = "";
@@ -314,9 +322,12 @@ static void conn_fail(struct mg_conn *k, int code, const char *fmt, ...)
 	k->connecting = false;
 	cancel_timer(k, &k->deadline_timer);
 	close_watch(k, &k->chan_w);
-	pthread_mutex_lock(&k->lock);
-	kill_locked(k);
-	pthread_mutex_unlock(&k->lock);
+	if (k->reaped || k->grace_timer != 0 ||
+	    (k->grace_timer = mg__timer_add(k->broker, FAIL_GRACE_MS, grace_cb, k)) == 0) {
+		pthread_mutex_lock(&k->lock);
+		kill_locked(k);
+		pthread_mutex_unlock(&k->lock);
+	}
 	if (k->err_w.fd >= 0)
 		err_drain(k);
 	/* What the terminal showed (prompts, sudo's complaints) counts too;
@@ -550,6 +561,8 @@ static void deadline_cb(void *arg)
 /* ------------------------------------------------------------------------ */
 /* Orphans and the end of the broker. */
 
+/* A child given a grace to exit by itself (its context freed, or its
+ * connect failed) has not: killed. */
 static void grace_cb(void *arg)
 {
 	struct mg_conn *k = arg;
@@ -557,8 +570,7 @@ static void grace_cb(void *arg)
 	k->grace_timer = 0;
 	pthread_mutex_lock(&k->lock);
 	if (!k->reaped)
-		mg__debug("%s did not exit within %d ms of being freed: killing it", k->name,
-		          ORPHAN_GRACE_MS);
+		mg__debug("%s did not exit by itself in time: killing it", k->name);
 	kill_locked(k);
 	pthread_mutex_unlock(&k->lock);
 }
@@ -587,6 +599,7 @@ static void conn_maybe_free(struct mg_conn *k)
 static void stop_hook(void *arg)
 {
 	struct mg_conn *k = arg;
+	bool graced;
 	int status;
 
 	k->hooked = false;
@@ -595,6 +608,8 @@ static void stop_hook(void *arg)
 	close_watch(k, &k->chan_w);
 	close_watch(k, &k->err_w);
 	pty_close(k);
+	/* A child in its grace (below) is killed now: no timer runs after. */
+	graced = k->grace_timer != 0;
 	cancel_timer(k, &k->deadline_timer);
 	cancel_timer(k, &k->grace_timer);
 	cancel_timer(k, &k->poll_timer);
@@ -602,7 +617,7 @@ static void stop_hook(void *arg)
 	if (k->pidfd >= 0 && k->pid_w.events != 0)
 		mg__watch_del(k->broker, &k->pid_w);
 	k->done = true;
-	if (k->c == NULL)
+	if (k->c == NULL || graced)
 		kill_locked(k);
 	pthread_cond_broadcast(&k->cond);
 	pthread_mutex_unlock(&k->lock);
