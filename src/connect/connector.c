@@ -608,11 +608,14 @@ static void stop_hook(void *arg)
 	close_watch(k, &k->chan_w);
 	close_watch(k, &k->err_w);
 	pty_close(k);
-	/* A child in its grace (below) is killed now: no timer runs after. */
+	/* A child in its grace (conn_fail()) gets it here, since no timer
+	 * runs after this; then it is killed. */
 	graced = k->grace_timer != 0;
 	cancel_timer(k, &k->deadline_timer);
 	cancel_timer(k, &k->grace_timer);
 	cancel_timer(k, &k->poll_timer);
+	if (graced && !k->reaped && mg__proc_wait(k->pid, k->pidfd, FAIL_GRACE_MS, &status) == 0)
+		mark_reaped(k, status);
 	pthread_mutex_lock(&k->lock);
 	if (k->pidfd >= 0 && k->pid_w.events != 0)
 		mg__watch_del(k->broker, &k->pid_w);
