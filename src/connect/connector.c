@@ -50,6 +50,7 @@ struct mg_conn {
 	struct mg_watch chan_w, err_w, pid_w; /* fd -1 when not open */
 	uint64_t deadline_timer, grace_timer, poll_timer;
 	int64_t deadline_ms;
+	int64_t fail_grace_end_ms; /* when a failed connect's grace ends; 0: none */
 	int timeout_ms;
 	bool connecting;
 	mg_conn_done_cb done_cb;
@@ -327,6 +328,8 @@ static void conn_fail(struct mg_conn *k, int code, const char *fmt, ...)
 		pthread_mutex_lock(&k->lock);
 		kill_locked(k);
 		pthread_mutex_unlock(&k->lock);
+	} else {
+		k->fail_grace_end_ms = mg__now_ms() + FAIL_GRACE_MS;
 	}
 	if (k->err_w.fd >= 0)
 		err_drain(k);
@@ -600,6 +603,7 @@ static void stop_hook(void *arg)
 {
 	struct mg_conn *k = arg;
 	bool graced;
+	int64_t left;
 	int status;
 
 	k->hooked = false;
@@ -608,13 +612,17 @@ static void stop_hook(void *arg)
 	close_watch(k, &k->chan_w);
 	close_watch(k, &k->err_w);
 	pty_close(k);
-	/* A child in its grace (conn_fail()) gets it here, since no timer
-	 * runs after this; then it is killed. */
+	/* A child in a failed connect's grace (conn_fail()) gets what is left
+	 * of it here, since no timer runs after this; then it is killed.
+	 * Graces that began together end together, so many connects failed
+	 * at once hold the stop up by one grace at most. */
 	graced = k->grace_timer != 0;
 	cancel_timer(k, &k->deadline_timer);
 	cancel_timer(k, &k->grace_timer);
 	cancel_timer(k, &k->poll_timer);
-	if (graced && !k->reaped && mg__proc_wait(k->pid, k->pidfd, FAIL_GRACE_MS, &status) == 0)
+	left = k->fail_grace_end_ms - mg__now_ms();
+	if (graced && k->fail_grace_end_ms != 0 && !k->reaped && left > 0 &&
+	    mg__proc_wait(k->pid, k->pidfd, (int)left, &status) == 0)
 		mark_reaped(k, status);
 	pthread_mutex_lock(&k->lock);
 	if (k->pidfd >= 0 && k->pid_w.events != 0)
