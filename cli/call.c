@@ -57,12 +57,20 @@ static void call_target(struct cli *cli, struct target *t)
 		target_fail(t, RES_FAILED, "cannot call %s: %s", cli->function, mg_strerror(rc));
 		return;
 	}
-	while ((rc = mg_call_wait(rx, 100, &reply)) == -ETIMEDOUT && !cli_cancelled(cli))
-		;
+	rc = cli_wait(cli, rx, &reply);
 	mg_receiver_free(rx);
-	if (rc == -ETIMEDOUT)
-		return; /* interrupted */
+	if (rc == -ECANCELED)
+		return;
 	if (rc != 0) {
+		/* No reply came (the context went away): what mg_call_wait()
+		 * calls a channel error. */
+		const char *why = *mg_errdetail() ? mg_errdetail() : mg_strerror(rc);
+
+		target_fail(t, RES_FAILED, "mitogen.ChannelError: %s", why);
+		sb_puts(&t->json, ",\"error_type\":\"mitogen.ChannelError\"");
+		return;
+	}
+	if ((rc = mg_call_result(reply)) != 0) {
 		const struct mg_error *e = mg_last_error();
 		target_fail(t, RES_FAILED, "%s: %s", e->type[0] ? e->type : mg_strerror(rc),
 		            e->message[0] ? e->message : mg_strerror(rc));

@@ -195,5 +195,9 @@ void target_ok(struct target *t);
 void target_fail(struct target *t, int result, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 bool cli_cancelled(struct cli *cli);
+/* Waits for rx's next message, as mg_receiver_get() with no timeout, or
+ * for an interrupt, whichever comes first: -ECANCELED (*msgp NULL) for
+ * the interrupt.  Workers are woken by it; other threads poll. */
+int cli_wait(struct cli *cli, struct mg_receiver *rx, struct mg_msg **msgp);
 
 #endif

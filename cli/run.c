@@ -62,14 +62,15 @@ static void run_target(struct cli *cli, struct target *t)
 		return;
 	}
 	for (;;) {
-		rc = mg_exec_next(job, 100, &ev);
-		if (rc == -ETIMEDOUT) {
-			if (!cli_cancelled(cli))
-				continue;
+		struct mg_msg *m;
+
+		rc = cli_wait(cli, mg_exec_receiver(job), &m);
+		if (rc == -ECANCELED) {
 			/* Interrupted: the command goes, with its whole group. */
 			mg_exec_kill(job, SIGKILL);
 			break;
 		}
+		rc = mg_exec_event_from(job, rc, m, &ev);
 		if (rc != 0) {
 			target_fail(t, RES_FAILED, "lost the command: %s",
 			            *mg_errdetail() ? mg_errdetail() : mg_strerror(rc));

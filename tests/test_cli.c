@@ -32,6 +32,8 @@ struct spawn {
 	 * many lines containing interrupt_marker, as Ctrl-C at a terminal. */
 	const char *interrupt_marker;
 	int interrupt_after;
+	/* Or once this folder holds interrupt_after entries. */
+	const char *interrupt_dir;
 	/* Give the tool this pty as its controlling terminal and type this
 	 * line when it shows a "password: " prompt there. */
 	const char *tty_answer;
@@ -76,6 +78,20 @@ static size_t count_lines_with(const char *text, const char *needle)
 		n++;
 		p += strlen(needle);
 	}
+	return n;
+}
+
+/* Entries in dir, but . and .. */
+static size_t dir_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	size_t n = 0;
+
+	while (d != NULL && (e = readdir(d)) != NULL)
+		n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+	if (d != NULL)
+		closedir(d);
 	return n;
 }
 
@@ -155,7 +171,7 @@ static void run_cli(struct result *r, const struct spawn *sp, const char *const 
 		open = (rd[0] >= 0) + (rd[1] >= 0);
 		if (open == 0)
 			break;
-		CHECK(poll(p, 3, -1) >= 0);
+		CHECK(poll(p, 3, sp->interrupt_dir != NULL && !interrupted ? 50 : -1) >= 0);
 		for (i = 0; i < 3; i++) {
 			if (p[i].revents == 0)
 				continue;
@@ -169,8 +185,12 @@ static void run_cli(struct result *r, const struct spawn *sp, const char *const 
 			*lens[i] += (size_t)n;
 			bufs[i][*lens[i]] = '\0';
 		}
-		if (sp->interrupt_marker != NULL && !interrupted &&
-		    count_lines_with(r->out, sp->interrupt_marker) >= (size_t)sp->interrupt_after) {
+		if (!interrupted &&
+		    ((sp->interrupt_marker != NULL &&
+		      count_lines_with(r->out, sp->interrupt_marker) >=
+		              (size_t)sp->interrupt_after) ||
+		     (sp->interrupt_dir != NULL &&
+		      dir_entries(sp->interrupt_dir) >= (size_t)sp->interrupt_after))) {
 			kill(-pid, SIGINT);
 			interrupted = true;
 		}
@@ -494,6 +514,62 @@ TEST(cli_interrupt_stops_everything)
 	CHECK_RUN(r, strstr(r->err, "interrupted: 3 of 3 targets did not finish: local[1-3]"));
 	CHECK_RUN(r, !strstr(r->out, "finished"));
 	CHECK(process_gone(sleep_cmd, 3000));
+	CHECK_EQ(cu_wait_no_children(3000), 0);
+	free(r);
+}
+
+/* Whether pid runs: an orphan's zombie, left to whoever adopted it,
+ * does not. */
+static bool pid_alive(int pid)
+{
+	char path[64], stat[256], *p;
+	FILE *f;
+	bool alive = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return false;
+	if (fgets(stat, sizeof(stat), f) != NULL && (p = strrchr(stat, ')')) != NULL)
+		alive = p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+	fclose(f);
+	return alive;
+}
+
+/* Interrupted while every worker waits for a connect: each is woken and
+ * the tool ends at once, long before the connects' 60 s.  The connects
+ * hang on a ProxyCommand that says it started (a file named after its
+ * host, holding its pid) and then reads its input, never answering. */
+TEST(cli_interrupt_while_connecting)
+{
+	struct result *r = malloc(sizeof(*r));
+	char dir[] = "/tmp/mg-cli-stuck-XXXXXX", proxy[256], path[300];
+	struct spawn sp = {.interrupt_dir = dir, .interrupt_after = 2};
+	const char *hosts[] = {"stuck1", "stuck2"};
+
+	CHECK(r != NULL && mkdtemp(dir) != NULL);
+	/* cat keeps ssh's end open on fd 3 (its stdout is /dev/null). */
+	snprintf(proxy, sizeof(proxy),
+	         "ProxyCommand=sh -c 'echo $$ > %s/%%h; exec 3>&1 cat > /dev/null'", dir);
+	run_cli(r, &sp,
+	        ARGV("run", "-H", "stuck[1-2]", "--ssh-config", "/dev/null", "-o", proxy, "-t",
+	             "60", "--no-progress", "true"));
+	CHECK_RUN(r, r->status == 130);
+	CHECK_RUN(r, strstr(r->err, "interrupted: 2 of 2 targets did not finish: stuck[1-2]"));
+	for (size_t i = 0; i < 2; i++) {
+		FILE *f;
+		int pid = 0, ms;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, hosts[i]);
+		CHECK((f = fopen(path, "r")) != NULL);
+		CHECK(fscanf(f, "%d", &pid) == 1 && pid > 0);
+		fclose(f);
+		/* The proxy goes with its ssh (its input ends). */
+		for (ms = 0; ms < 3000 && pid_alive(pid); ms += 50)
+			usleep(50000);
+		CHECK(!pid_alive(pid));
+		CHECK_EQ(unlink(path), 0);
+	}
+	CHECK_EQ(rmdir(dir), 0);
 	CHECK_EQ(cu_wait_no_children(3000), 0);
 	free(r);
 }
