@@ -140,9 +140,9 @@ static u32 get_u32(const u8 *p)
 /* ------------------------------------------------------------------------ */
 /* Inflate (RFC 1951): canonical Huffman codes of up to FAST_BITS bits by
  * one table lookup, longer ones a bit at a time; input taken eight bytes
- * at a time.  0.62 ms became 0.49 for the agent with FAST_BITS 9 -> 10,
- * a table filled code by code (it was walked entry by entry) and the
- * 64-bit refill, for 160 bytes of program. */
+ * at a time.  With FAST_BITS 9 -> 10, the table filled code by code (it
+ * was walked entry by entry) and the 64-bit refill the agent unpacks in
+ * 0.46 ms instead of 0.61 (best of 200 here), for 128 bytes of program. */
 
 struct inflate {
 	const u8 *in, *in_end;
@@ -235,20 +235,23 @@ static void huffman_build(struct huffman *h, const u8 *lengths, int n)
 		if (lengths[i] != 0)
 			h->sym[next[lengths[i]]++] = (u16)i;
 	/* Each code of up to FAST_BITS bits fills every entry whose low bits
-	 * are the code, reversed (input order). */
+	 * are the code, reversed (input order).  rev is the next code so
+	 * reversed: a longer code is the shorter one followed by a 0 bit,
+	 * which changes nothing reversed. */
 	for (i = 0; i < 1 << FAST_BITS; i++)
 		h->fast[i] = 0;
 	len = 1;
-	for (int code = 0, k = 0; len <= FAST_BITS; len++, code <<= 1)
-		for (int c = h->count[len]; c > 0; c--, code++, k++) {
-			int rev = 0;
+	for (int rev = 0, k = 0; len <= FAST_BITS; len++)
+		for (int c = h->count[len]; c > 0; c--, k++) {
+			int b = 1 << (len - 1);
 
-			for (int b = 0; b < len; b++)
-				rev = rev << 1 | ((code >> b) & 1);
-			while (rev < 1 << FAST_BITS) {
-				h->fast[rev] = (u16)(h->sym[k] | len << 9);
-				rev += 1 << len;
+			for (int j = rev; j < 1 << FAST_BITS; j += 1 << len)
+				h->fast[j] = (u16)(h->sym[k] | len << 9);
+			while (rev & b) {
+				rev ^= b;
+				b >>= 1;
 			}
+			rev |= b;
 		}
 }
 
