@@ -492,7 +492,9 @@ void mg_context_unref(struct mg_context *ctx);
 
 /* Asks the context to shut down (its own children first) and waits up to
  * wait_ms for it to go; past that it is forced (local and fork children
- * are killed).  0, or -ETIMEDOUT when it did not go even when forced.
+ * are killed).  A context still connecting is given up at once, as a
+ * failed connect is (its process gets its input's end, then a kill 500 ms
+ * later).  0, or -ETIMEDOUT when it did not go even when forced.
  * Thread: any. */
 int mg_context_shutdown(struct mg_context *ctx, int wait_ms);
 

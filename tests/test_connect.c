@@ -508,6 +508,39 @@ TEST(router_freed_while_connecting_leaves_nothing)
 	CHECK_EQ(cu_wait_no_children(5000), 0);
 }
 
+/* A connect given up (shut down before it was ready) ends as a failed one
+ * does: at once, and the child's input ends before any kill, so a first
+ * stage waiting there removes its file.  The wait asked for is far longer
+ * than the case may take. */
+TEST(shutdown_while_connecting_gives_up_and_lets_the_child_clean_up)
+{
+	struct mg_router *r = master();
+	char file[64], var[96];
+	const char *env[] = {"MG_TEST_FAKECHILD=eof", var, NULL};
+	struct mg_connect_opts o;
+	struct mg_context *c;
+	int ms;
+
+	snprintf(file, sizeof(file), "/tmp/mg-test-eof-%d", (int)getpid());
+	snprintf(var, sizeof(var), "MG_TEST_FAKEFILE=%s", file);
+	mg_connect_opts_init(&o, MG_METHOD_LOCAL);
+	o.name = "eof";
+	o.program = cu_self_exe();
+	o.env = env;
+	o.connect_timeout_ms = 600000;
+	CHECK_OK(mg_connect_start(r, &o, &c));
+	for (ms = 0; ms < 10000 && access(file, F_OK) != 0; ms += 10)
+		usleep(10000);
+	CHECK_EQ(access(file, F_OK), 0);
+	CHECK_OK(mg_context_shutdown(c, 600000));
+	CHECK_EQ(mg_context_wait_ready(c, 0), MG_ESHUTDOWN);
+	expect_detail("eof: given up while connecting");
+	CHECK(access(file, F_OK) != 0);
+	mg_context_free(c);
+	CHECK_EQ(cu_wait_no_children(5000), 0);
+	mg_router_free(r);
+}
+
 /* ---- fork --------------------------------------------------------------- */
 
 TEST(fork_from_master)
@@ -821,6 +854,21 @@ __attribute__((constructor)) static void fake_child_main(void)
 		fake_say(2, "fake child: sleeping\n");
 		for (;;)
 			pause();
+	}
+	if (strcmp(mode, "eof") == 0) {
+		/* As a first stage waiting for its line: a file of its own,
+		 * removed when its input ends. */
+		const char *f = getenv("MG_TEST_FAKEFILE");
+		char b[256];
+		int fd = f != NULL ? open(f, O_WRONLY | O_CREAT | O_EXCL, 0600) : -1;
+
+		if (fd < 0)
+			_exit(8);
+		close(fd);
+		while (read(0, b, sizeof(b)) > 0)
+			;
+		unlink(f);
+		_exit(0);
 	}
 	fake_read_handshake();
 	if (strcmp(mode, "badver") == 0) {

@@ -155,6 +155,13 @@ static void kill_locked(struct mg_conn *k)
 		kill(k->pid, SIGKILL);
 }
 
+static void kill_now(struct mg_conn *k)
+{
+	pthread_mutex_lock(&k->lock);
+	kill_locked(k);
+	pthread_mutex_unlock(&k->lock);
+}
+
 /* Appends stderr text gathered while connecting, keeping the start. */
 static void err_keep(struct mg_conn *k, const char *p, size_t n)
 {
@@ -325,9 +332,7 @@ static void conn_fail(struct mg_conn *k, int code, const char *fmt, ...)
 	close_watch(k, &k->chan_w);
 	if (k->reaped || k->grace_timer != 0 ||
 	    (k->grace_timer = mg__timer_add(k->broker, FAIL_GRACE_MS, grace_cb, k)) == 0) {
-		pthread_mutex_lock(&k->lock);
-		kill_locked(k);
-		pthread_mutex_unlock(&k->lock);
+		kill_now(k);
 	} else {
 		k->fail_grace_end_ms = mg__now_ms() + FAIL_GRACE_MS;
 	}
@@ -794,9 +799,7 @@ static void orphan_cb(void *arg)
 		k->connecting = false;
 		cancel_timer(k, &k->deadline_timer);
 		close_watch(k, &k->chan_w);
-		pthread_mutex_lock(&k->lock);
-		kill_locked(k);
-		pthread_mutex_unlock(&k->lock);
+		kill_now(k);
 	}
 	k->c = NULL;
 	if (!k->reaped && k->grace_timer == 0)
@@ -849,15 +852,36 @@ static void ops_free(struct mg_context *c)
 	mg__free(k);
 }
 
+/* On the broker: a connect still going is given up as a failed one is
+ * (conn_fail(): its input ends, and it is killed FAIL_GRACE_MS later, so
+ * a first stage removes its file); a connected child is killed.  (Not
+ * before the launch has handed the child over: the context must then
+ * live until it has.) */
+static void force_cb(void *arg)
+{
+	struct mg_conn *k = arg;
+
+	if (k->connecting && k->pid > 0) {
+		conn_fail(k, MG_ESHUTDOWN, "given up while connecting");
+		return;
+	}
+	kill_now(k);
+}
+
 static void ops_force(struct mg_context *c)
 {
 	struct mg_conn *k = c->conn;
+	bool done;
 
 	if (k == NULL)
 		return;
 	pthread_mutex_lock(&k->lock);
-	kill_locked(k);
+	done = k->done;
 	pthread_mutex_unlock(&k->lock);
+	/* Once done the broker may be gone (as in ops_free()). */
+	if (!done && mg__broker_call(k->broker, force_cb, k) == 0)
+		return;
+	kill_now(k);
 }
 
 static int ops_reap(struct mg_context *c, int ms)

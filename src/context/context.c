@@ -291,15 +291,19 @@ static bool wait_gone(struct mg_context *c, int ms)
 int mg_context_shutdown(struct mg_context *c, int wait_ms)
 {
 	struct mg_msg *m;
-	bool gone;
+	bool gone, connecting;
 	int rc = 0;
 
 	if (wait_ms < 0)
 		wait_ms = DEFAULT_SHUTDOWN_GRACE_MS;
 	pthread_mutex_lock(&c->lock);
 	gone = c->state == MG_CTX_GONE || c->state == MG_CTX_FAILED;
+	connecting = c->state == MG_CTX_CONNECTING;
 	pthread_mutex_unlock(&c->lock);
-	if (!gone && mg_msg_new(&m) == 0)
+	/* Nothing there can answer yet: the connect is given up at once. */
+	if (connecting)
+		wait_ms = 0;
+	else if (!gone && mg_msg_new(&m) == 0)
 		mg_router_send(c->router, c->id, MG_HANDLE_SHUTDOWN, m);
 	if (!gone && !wait_gone(c, wait_ms)) {
 		mg__info("%s: %s did not shut down within %d ms: forcing it", c->router->name,
