@@ -626,7 +626,8 @@ static void stop_hook(void *arg)
 	cancel_timer(k, &k->grace_timer);
 	cancel_timer(k, &k->poll_timer);
 	left = k->fail_grace_end_ms - mg__now_ms();
-	if (graced && k->fail_grace_end_ms != 0 && !k->reaped && left > 0 &&
+	/* (An orphan's grace sets no end: left < 0, killed at once.) */
+	if (graced && !k->reaped && left > 0 &&
 	    mg__proc_wait(k->pid, k->pidfd, (int)left, &status) == 0)
 		mark_reaped(k, status);
 	pthread_mutex_lock(&k->lock);
