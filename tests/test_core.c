@@ -1,12 +1,14 @@
 /*
  * test_core.c: the pieces under the router: maps, rings, the timer heap,
- * the broker's command queue and timers, logging, and message payload
+ * the broker's command queue, timers and watches, logging, and message payload
  * storage (large payloads, views), and a stream writing into a pipe.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -267,6 +269,70 @@ TEST(broker_timers_fire_after_their_delay)
 	CHECK_INT(p.fired_at - p.start, >=, 50);
 	mg__broker_free(p.b);
 	mg_latch_free(p.done);
+}
+
+/* Two readable pipes; whichever callback runs first deletes both
+ * watches, as an owner freed with its watches does.  The other's event,
+ * already in the same epoll_wait batch, must not run. */
+struct pair_probe {
+	struct mg_broker *b;
+	struct mg_watch w[2];
+	int fds[2][2];
+	atomic_int runs;
+};
+
+static void pair_cb(struct mg_watch *w, uint32_t events)
+{
+	struct pair_probe *p = w->owner;
+	int i;
+
+	atomic_fetch_add(&p->runs, 1);
+	for (i = 0; i < 2; i++) {
+		if (p->w[i].fd < 0)
+			continue;
+		mg__watch_del(p->b, &p->w[i]);
+		p->w[i].fd = -1;
+	}
+}
+
+static void pair_watch(void *arg)
+{
+	struct pair_probe *p = arg;
+	int i;
+
+	/* Both are readable before they are watched: one batch has both. */
+	for (i = 0; i < 2; i++) {
+		p->w[i] = (struct mg_watch){.fd = p->fds[i][0], .cb = pair_cb, .owner = p};
+		CHECK_OK(mg__watch_add(p->b, &p->w[i], EPOLLIN));
+	}
+}
+
+static void pair_nothing(void *arg)
+{
+}
+
+TEST(broker_skips_events_of_a_watch_deleted_in_the_same_batch)
+{
+	struct pair_probe p = {0};
+	int i;
+
+	CHECK_OK(mg__broker_new(&p.b));
+	for (i = 0; i < 2; i++) {
+		CHECK_EQ(pipe(p.fds[i]), 0);
+		CHECK_EQ(write(p.fds[i][1], "x", 1), 1);
+	}
+	CHECK_OK(mg__broker_call(p.b, pair_watch, &p));
+	for (i = 0; i < 500; i++) {
+		CHECK_OK(mg__broker_call(p.b, pair_nothing, NULL));
+		if (atomic_load(&p.runs) > 0)
+			break;
+		usleep(1000);
+	}
+	CHECK_OK(mg__broker_call(p.b, pair_nothing, NULL));
+	CHECK_EQ(atomic_load(&p.runs), 1);
+	mg__broker_free(p.b);
+	for (i = 0; i < 4; i++)
+		close(p.fds[i / 2][i % 2]);
 }
 
 TEST(broker_refuses_posts_once_stopped)

@@ -34,6 +34,9 @@ struct mg_broker {
 	bool stop;     /* the loop should exit (broker thread only) */
 	struct mg_timer_heap timers;
 	struct mg_broker_hook *hooks; /* stop hooks (broker thread only) */
+	/* The events epoll_wait gave still to run (broker thread only): a
+	 * watch deleted meanwhile is taken out, as its owner may go with it. */
+	struct epoll_event *ev_next, *ev_end;
 
 	/* The helper thread and its jobs, under lock. */
 	pthread_t helper;
@@ -211,7 +214,7 @@ static void *loop(void *arg)
 	current = b;
 	while (!b->stop) {
 		int64_t now = mg__now_ms();
-		int n, i, timeout = mg__timers_next_ms(&b->timers, now);
+		int n, timeout = mg__timers_next_ms(&b->timers, now);
 		int trim = mg__bigbuf_trim(now);
 
 		/* Wake up in time to give back cached large buffers. */
@@ -223,9 +226,13 @@ static void *loop(void *arg)
 			mg__error("epoll_wait: %s", strerror(errno));
 			break;
 		}
-		for (i = 0; i < n; i++) {
-			struct mg_watch *w = ev[i].data.ptr;
-			w->cb(w, ev[i].events);
+		b->ev_end = ev + (n > 0 ? n : 0);
+		for (b->ev_next = ev; b->ev_next < b->ev_end;) {
+			struct epoll_event *e = b->ev_next++;
+			struct mg_watch *w = e->data.ptr;
+
+			if (w != NULL)
+				w->cb(w, e->events);
 		}
 		run_timers(b);
 	}
@@ -442,8 +449,14 @@ int mg__watch_mod(struct mg_broker *b, struct mg_watch *w, uint32_t events)
 
 void mg__watch_del(struct mg_broker *b, struct mg_watch *w)
 {
+	struct epoll_event *e;
+
 	epoll_ctl(b->epfd, EPOLL_CTL_DEL, w->fd, NULL);
 	w->events = 0;
+	for (e = b->ev_next; e < b->ev_end; e++) {
+		if (e->data.ptr == w)
+			e->data.ptr = NULL;
+	}
 }
 
 uint64_t mg__timer_add(struct mg_broker *b, int64_t delay_ms, mg_timer_cb cb, void *arg)
