@@ -508,6 +508,28 @@ TEST(router_freed_while_connecting_leaves_nothing)
 	CHECK_EQ(cu_wait_no_children(5000), 0);
 }
 
+static void busy_helper_job(void *arg)
+{
+	usleep(2500 * 1000);
+}
+
+/* The helper thread is busy longer than a free waits for a connect, so
+ * the launch reaches the connector after the context is freed; the free
+ * must wait for it (ASan and TSan see any use of the freed context). */
+TEST(context_freed_while_its_launch_waits_for_the_helper)
+{
+	struct mg_router *r = master();
+	struct mg_connect_opts o;
+	struct mg_context *c;
+
+	CHECK_OK(mg__broker_post_helper(r->broker, busy_helper_job, NULL));
+	mg_connect_opts_init(&o, MG_METHOD_LOCAL);
+	CHECK_OK(mg_connect_start(r, &o, &c));
+	mg_context_free(c);
+	CHECK_EQ(cu_wait_no_children(5000), 0);
+	mg_router_free(r);
+}
+
 /* A connect given up (shut down before it was ready) ends as a failed one
  * does: at once, and the child's input ends before any kill, so a first
  * stage waiting there removes its file.  The wait asked for is far longer

@@ -768,6 +768,7 @@ void mg__conn_launched_ex(struct mg_context *c, int chan, int errfd, pid_t pid, 
 	pthread_mutex_lock(&k->lock);
 	k->pid = pid;
 	k->pidfd = pidfd;
+	pthread_cond_broadcast(&k->cond); /* ops_free() may wait for this */
 	pthread_mutex_unlock(&k->lock);
 	c->pid = pid;
 	k->chan_w.fd = chan;
@@ -817,10 +818,13 @@ static void ops_free(struct mg_context *c)
 	if (k == NULL)
 		return;
 	pthread_mutex_lock(&k->lock);
+	/* A launch on the broker's helper (a spawn that took longer than the
+	 * free's waits) hands the child over through c: wait until it has.
+	 * One queued on the broker itself runs before orphan_cb anyway. */
+	while (k->posted && k->pid <= 0 && !k->done && !mg__broker_on_thread(k->broker))
+		pthread_cond_wait(&k->cond, &k->lock);
 	done = k->done;
 	pthread_mutex_unlock(&k->lock);
-	/* A launch still queued on the broker runs before orphan_cb, and
-	 * needs c->conn until then. */
 	if (!done && mg__broker_call(k->broker, orphan_cb, k) == 0) {
 		c->conn = NULL;
 		return;
