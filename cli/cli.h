@@ -108,6 +108,8 @@ struct cli {
 	const struct verb *verb;
 	struct target *targets;
 	size_t ntargets, targets_cap;
+	char **excluded; /* -x names */
+	size_t nexcluded, excluded_cap;
 	char **via; /* --via gateways, in order */
 	size_t nvia;
 	const char *user, *identity, *ssh_config;

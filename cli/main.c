@@ -27,6 +27,8 @@ static const char common_help[] =
         "  -H, -w, --hosts LIST    hosts, comma-separated, with ranges: web[01-20],db1;\n"
         "                          user@host sets the user for one host (repeatable)\n"
         "      --hostfile FILE     one LIST per line, # comments; - reads stdin\n"
+        "  -x, --exclude LIST      leave these out (names as given, or their host part;\n"
+        "                          repeatable)\n"
         "      --local N           N local contexts on this machine (the default when\n"
         "                          no hosts are given is one: --local 1)\n"
         "  -l, --user USER         remote user for ssh\n"
@@ -80,6 +82,7 @@ enum {
 static const struct option long_opts[] = {
         {"hosts", required_argument, NULL, 'H'},
         {"hostfile", required_argument, NULL, LO_HOSTFILE},
+        {"exclude", required_argument, NULL, 'x'},
         {"local", required_argument, NULL, LO_LOCAL},
         {"user", required_argument, NULL, 'l'},
         {"port", required_argument, NULL, 'p'},
@@ -260,7 +263,7 @@ static char *env_secret(const char *name)
 	return s;
 }
 
-/* Appends a target (dedupe() drops repeats once all are in). */
+/* Appends a target (prune() drops repeats once all are in). */
 static struct target *new_target(struct cli *cli, const char *name)
 {
 	struct target *t;
@@ -287,6 +290,18 @@ static void add_target(void *arg, const char *name)
 		t->user[at - name] = '\0';
 	}
 	t->host = xstrdup(at ? at + 1 : name);
+}
+
+/* An -x name: dropped with the repeats (prune()). */
+static void add_excluded(void *arg, const char *name)
+{
+	struct cli *cli = arg;
+
+	if (cli->nexcluded == cli->excluded_cap) {
+		cli->excluded_cap = cli->excluded_cap ? cli->excluded_cap * 2 : 16;
+		cli->excluded = xrealloc(cli->excluded, cli->excluded_cap * sizeof(*cli->excluded));
+	}
+	cli->excluded[cli->nexcluded++] = xstrdup(name);
 }
 
 static void add_local(struct cli *cli, int n)
@@ -324,9 +339,21 @@ static void free_target(struct target *t)
 	sb_free(&t->json);
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool is_excluded(const struct cli *cli, const char *name)
+{
+	return name != NULL &&
+	       bsearch(&name, cli->excluded, cli->nexcluded, sizeof(char *), cmp_str) != NULL;
+}
+
 /* A name given twice is one target, as in pdsh and clush: the first stays
- * where it was.  Sorting keeps this fast for long lists. */
-static void dedupe(struct cli *cli)
+ * where it was.  One -x drops a target by its name or its host part.
+ * Sorting keeps this fast for long lists. */
+static void prune(struct cli *cli)
 {
 	size_t *idx = xmalloc((cli->ntargets + 1) * sizeof(*idx));
 	bool *drop = calloc(cli->ntargets + 1, sizeof(bool));
@@ -341,6 +368,11 @@ static void dedupe(struct cli *cli)
 	for (i = 1; i < cli->ntargets; i++)
 		if (strcmp(cli->targets[idx[i]].name, cli->targets[idx[i - 1]].name) == 0)
 			drop[idx[i]] = true;
+	qsort(cli->excluded, cli->nexcluded, sizeof(char *), cmp_str);
+	for (i = 0; i < cli->ntargets; i++)
+		if (is_excluded(cli, cli->targets[i].name) ||
+		    is_excluded(cli, cli->targets[i].host))
+			drop[i] = true;
 	for (i = 0; i < cli->ntargets; i++) {
 		if (drop[i]) {
 			free_target(&cli->targets[i]);
@@ -364,6 +396,9 @@ static void free_cli(struct cli *cli)
 		pthread_mutex_destroy(&cli->targets[i].lock);
 	}
 	free(cli->targets);
+	for (i = 0; i < cli->nexcluded; i++)
+		free(cli->excluded[i]);
+	free(cli->excluded);
 	free(cli->via);
 	free(cli->ssh_args);
 	free(cli->command);
@@ -385,7 +420,7 @@ static int parse(struct cli *cli, int argc, char **argv)
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+:H:w:l:p:i:o:f:t:T:c:bh", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:H:w:x:l:p:i:o:f:t:T:c:bh", long_opts, NULL)) != -1) {
 		switch (c) {
 		case 'H':
 		case 'w':
@@ -396,6 +431,10 @@ static int parse(struct cli *cli, int argc, char **argv)
 		case LO_HOSTFILE:
 			any_hosts = true;
 			if (targets_file(optarg, add_target, cli, err, sizeof(err)) != 0)
+				return usage_error("%s", err);
+			break;
+		case 'x':
+			if (targets_expand(optarg, add_excluded, cli, err, sizeof(err)) != 0)
 				return usage_error("%s", err);
 			break;
 		case LO_LOCAL:
@@ -516,7 +555,9 @@ static int parse(struct cli *cli, int argc, char **argv)
 		return usage_error("--local and hosts do not go together");
 	if (!any_hosts)
 		add_local(cli, cli->nlocal > 0 ? cli->nlocal : 1);
-	dedupe(cli);
+	prune(cli);
+	if (cli->ntargets == 0)
+		return usage_error("--exclude left no target");
 	if ((c = v->args(cli, argc - optind, argv + optind)) != 0)
 		return c;
 	cli->ssh_password = env_secret("MITOGEN_SSH_PASSWORD");

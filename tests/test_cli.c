@@ -290,6 +290,10 @@ TEST(cli_malformed_arguments)
 	        {ARGV("run", "-f"), "needs a value"},
 	        {ARGV("put", "/nonexistent/file", "/tmp/x"), "/nonexistent/file"},
 	        {ARGV("get", "/etc/hostname"), "wants REMOTE and LOCALDIR"},
+	        /* By host part and by whole name: nothing left, nothing started. */
+	        {ARGV("run", "-H", "u@h1,h2", "-x", "h1", "-x", "h2", "true"),
+	         "--exclude left no target"},
+	        {ARGV("run", "-x", "a[1-", "true"), "'[' without ']'"},
 	};
 	struct result *r = malloc(sizeof(*r));
 	size_t i;
@@ -350,6 +354,20 @@ TEST(cli_run_prefixes_lines)
 	/* A command timeout kills it. */
 	run_cli(r, NULL, ARGV("run", "--local", "1", "-T", "0.3", "sleep 30"));
 	CHECK_RUN(r, r->status == 1 && strstr(r->err, "timed out"));
+	free(r);
+}
+
+TEST(cli_exclude_leaves_targets_out)
+{
+	struct result *r = malloc(sizeof(*r));
+
+	CHECK(r != NULL);
+	run_cli(r, NULL,
+	        ARGV("run", "--local", "4", "-x", "local2", "--exclude", "local[3-3]", "--",
+	             "echo hi"));
+	CHECK_RUN(r, r->status == 0);
+	CHECK_RUN(r, strstr(r->out, "local1: hi\n") && strstr(r->out, "local4: hi\n"));
+	CHECK_RUN(r, count_lines_with(r->out, "\n") == 2);
 	free(r);
 }
 
