@@ -125,8 +125,9 @@ struct cli {
 	int connect_timeout_ms, timeout_ms;
 	int count;
 	bool gather, json;
-	bool cache;   /* --cache: the agent kept on targets */
-	int progress; /* -1: auto (a tty), 0: off */
+	bool no_prefix; /* -N: streamed lines without "target: " */
+	bool cache;     /* --cache: the agent kept on targets */
+	int progress;   /* -1: auto (a tty), 0: off */
 
 	/* Verb arguments. */
 	char *command;           /* run */

@@ -54,6 +54,7 @@ static const char common_help[] =
         "  -t, --connect-timeout S seconds allowed for each connect (default 30)\n"
         "Output:\n"
         "  -b, --gather            gather identical output (as dshbak -c)\n"
+        "  -N, --no-prefix         streamed lines without the 'target: ' prefix\n"
         "      --json              one JSON object per target per line\n"
         "      --no-progress       no progress line (shown only when stderr is a\n"
         "                          terminal; colours follow NO_COLOR)\n"
@@ -101,6 +102,7 @@ static const struct option long_opts[] = {
         {"timeout", required_argument, NULL, 'T'},
         {"count", required_argument, NULL, 'c'},
         {"gather", no_argument, NULL, 'b'},
+        {"no-prefix", no_argument, NULL, 'N'},
         {"json", no_argument, NULL, LO_JSON},
         {"no-progress", no_argument, NULL, LO_NO_PROGRESS},
         {"cache", no_argument, NULL, LO_CACHE},
@@ -420,7 +422,8 @@ static int parse(struct cli *cli, int argc, char **argv)
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+:H:w:x:l:p:i:o:f:t:T:c:bh", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:H:w:x:l:p:i:o:f:t:T:c:bNh", long_opts, NULL)) !=
+	       -1) {
 		switch (c) {
 		case 'H':
 		case 'w':
@@ -525,6 +528,9 @@ static int parse(struct cli *cli, int argc, char **argv)
 			break;
 		case 'b':
 			cli->gather = true;
+			break;
+		case 'N':
+			cli->no_prefix = true;
 			break;
 		case LO_JSON:
 			cli->json = true;

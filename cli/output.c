@@ -1,7 +1,8 @@
 /*
  * output.c: what the tool prints.  Three shapes:
  *  - streamed (the default, as pdsh): each line as it arrives, prefixed
- *    "target: ", stdout lines on stdout and stderr lines on stderr;
+ *    "target: " (not with -N), stdout lines on stdout and stderr lines on
+ *    stderr;
  *  - gathered (-b, as dshbak -c / clubak -b): each target's output kept
  *    whole, and targets with identical output printed once under a header
  *    naming them as folded ranges;
@@ -18,7 +19,7 @@
 #include "cli.h"
 
 static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
-static bool colour_out, colour_err;
+static bool colour_out, colour_err, prefix;
 
 void output_lock(void)
 {
@@ -34,6 +35,7 @@ void output_init(struct cli *cli)
 {
 	colour_out = use_colour(1);
 	colour_err = use_colour(2);
+	prefix = !cli->no_prefix;
 	progress_init(cli->progress != 0 && isatty(2), colour_err);
 }
 
@@ -75,12 +77,14 @@ static void emit_lines(struct target *t, int stream, bool flush)
 	for (i = 0; i < b->len; i++) {
 		if (b->p[i] != '\n')
 			continue;
-		fprintf(f, "%s: ", t->name);
+		if (prefix)
+			fprintf(f, "%s: ", t->name);
 		fwrite(b->p + start, 1, i + 1 - start, f);
 		start = i + 1;
 	}
 	if (flush && start < b->len) {
-		fprintf(f, "%s: ", t->name);
+		if (prefix)
+			fprintf(f, "%s: ", t->name);
 		fwrite(b->p + start, 1, b->len - start, f);
 		fputc('\n', f);
 		start = b->len;

@@ -371,6 +371,18 @@ TEST(cli_exclude_leaves_targets_out)
 	free(r);
 }
 
+/* -N: the lines as they are (pdsh -N). */
+TEST(cli_no_prefix_prints_lines_as_they_are)
+{
+	struct result *r = malloc(sizeof(*r));
+
+	CHECK(r != NULL);
+	run_cli(r, NULL, ARGV("run", "--local", "2", "-N", "echo hi; echo oops >&2"));
+	CHECK_RUN(r, r->status == 0 && strcmp(r->out, "hi\nhi\n") == 0);
+	CHECK_RUN(r, strcmp(r->err, "oops\noops\n") == 0);
+	free(r);
+}
+
 TEST(cli_gather_identical_output)
 {
 	struct result *r = malloc(sizeof(*r));
