@@ -354,6 +354,11 @@ TEST(cli_run_prefixes_lines)
 	/* A command timeout kills it. */
 	run_cli(r, NULL, ARGV("run", "--local", "1", "-T", "0.3", "sleep 30"));
 	CHECK_RUN(r, r->status == 1 && strstr(r->err, "timed out"));
+
+	/* -N: the lines as they are (pdsh -N). */
+	run_cli(r, NULL, ARGV("run", "--local", "2", "-N", "echo hi; echo oops >&2"));
+	CHECK_RUN(r, r->status == 0 && strcmp(r->out, "hi\nhi\n") == 0);
+	CHECK_RUN(r, strcmp(r->err, "oops\noops\n") == 0);
 	free(r);
 }
 
@@ -368,18 +373,6 @@ TEST(cli_exclude_leaves_targets_out)
 	CHECK_RUN(r, r->status == 0);
 	CHECK_RUN(r, strstr(r->out, "local1: hi\n") && strstr(r->out, "local4: hi\n"));
 	CHECK_RUN(r, count_lines_with(r->out, "\n") == 2);
-	free(r);
-}
-
-/* -N: the lines as they are (pdsh -N). */
-TEST(cli_no_prefix_prints_lines_as_they_are)
-{
-	struct result *r = malloc(sizeof(*r));
-
-	CHECK(r != NULL);
-	run_cli(r, NULL, ARGV("run", "--local", "2", "-N", "echo hi; echo oops >&2"));
-	CHECK_RUN(r, r->status == 0 && strcmp(r->out, "hi\nhi\n") == 0);
-	CHECK_RUN(r, strcmp(r->err, "oops\noops\n") == 0);
 	free(r);
 }
 
