@@ -19,7 +19,7 @@
  *   3. it execs that file with --mitogen-rm; the stub removes it at once
  *      and reads the rest of the unpacker (~3.1 KB) raw from stdin; the
  *      unpacker reads its header and the agent (deflated after a branch
- *      filter, ~61 KB), exactly, and execs the agent from a memfd
+ *      filter, ~59 KB), exactly, and execs the agent from a memfd
  *      (unpack.c has the details and the fallback);
  *   4. the agent reads the MGBOOT handshake and answers MGREADY.
  * The master sends the line, the rest of the unpacker, the packed agent
