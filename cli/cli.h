@@ -100,8 +100,9 @@ struct verb {
 
 /* Verb-specific options (bits of struct verb's opts). */
 enum {
-	OPT_TIMEOUT = 1 << 0, /* -T: command timeout (run) */
-	OPT_COUNT = 1 << 1,   /* -c: pings per target (ping) */
+	OPT_TIMEOUT = 1 << 0,   /* -T: command timeout (run) */
+	OPT_COUNT = 1 << 1,     /* -c: pings per target (ping) */
+	OPT_RECURSIVE = 1 << 2, /* -r: a directory tree (put, get) */
 };
 
 struct cli {
@@ -126,6 +127,7 @@ struct cli {
 	int count;
 	bool gather, json;
 	bool no_prefix; /* -N: streamed lines without "target: " */
+	bool recursive; /* -r: put and get copy a directory tree */
 	bool cache;     /* --cache: the agent kept on targets */
 	int progress;   /* -1: auto (a tty), 0: off */
 
@@ -168,6 +170,10 @@ int msgpack_to_json(const void *p, size_t n, struct sbuf *out);
 /* Appends a JSON string literal of p[0..n) (bytes that are not UTF-8 become
  * U+FFFD). */
 void json_str(struct sbuf *out, const char *p, size_t n);
+/* Appends a finished copy's --json fields (put, get): bytes, the files
+ * with -r, and the path written. */
+void json_copied(struct sbuf *out, const struct cli *cli, const struct mg_file_result *res,
+                 const char *path, size_t n);
 
 /* output.c */
 void output_init(struct cli *cli);

@@ -1,7 +1,8 @@
 /*
  * get.c: `mitogen get REMOTE LOCALDIR`: a file from every target, saved
  * as LOCALDIR/<name>.<target> (as rpdcp and clush --rcopy name them), so
- * copies from many targets never overwrite each other.
+ * copies from many targets never overwrite each other.  With -r, REMOTE is
+ * a folder and LOCALDIR/<name>.<target> a copy of it.
  */
 #include <errno.h>
 #include <libgen.h>
@@ -45,11 +46,11 @@ static void get_target(struct cli *cli, struct target *t)
 			*p = '_';
 	mg_file_opts_init(&o);
 	memset(&res, 0, sizeof(res));
-	rc = mg_file_pull(t->ctx, cli->src, path.p, &o, &res);
+	rc = cli->recursive ? mg_file_pull_tree(t->ctx, cli->src, path.p, &o, &res)
+	                    : mg_file_pull(t->ctx, cli->src, path.p, &o, &res);
 	if (rc == 0) {
 		target_ok(t);
-		sb_printf(&t->json, ",\"bytes\":%llu,\"path\":", (unsigned long long)res.bytes);
-		json_str(&t->json, path.p, path.len);
+		json_copied(&t->json, cli, &res, path.p, path.len);
 	} else {
 		target_fail(t, RES_FAILED, "get %s: %s", cli->src,
 		            res.error[0] ? res.error : mg_strerror(rc));
@@ -61,10 +62,14 @@ static void get_target(struct cli *cli, struct target *t)
 const struct verb verb_get = {
         .name = "get",
         .synopsis = "REMOTE LOCALDIR",
-        .summary = "copy a file from every target into a local folder",
+        .summary = "copy a file (-r: a folder) from every target into a local folder",
         .help = "Copies REMOTE from each target to LOCALDIR/NAME.TARGET, NAME being\n"
                 "REMOTE's last component, keeping its mode and mtime; the file appears\n"
-                "whole or not at all.\n",
+                "whole or not at all.\n"
+                "Options of get:\n"
+                "  -r, --recursive         REMOTE is a folder: LOCALDIR/NAME.TARGET is made\n"
+                "                          a copy of it (folders, regular files and symlinks)\n",
+        .opts = OPT_RECURSIVE,
         .args = get_args,
         .run = get_target,
 };

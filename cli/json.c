@@ -577,3 +577,13 @@ int msgpack_to_json(const void *p, size_t n, struct sbuf *out)
 		sb_puts(out, "]");
 	return 0;
 }
+
+void json_copied(struct sbuf *out, const struct cli *cli, const struct mg_file_result *res,
+                 const char *path, size_t n)
+{
+	sb_printf(out, ",\"bytes\":%llu", (unsigned long long)res->bytes);
+	if (cli->recursive)
+		sb_printf(out, ",\"files\":%llu", (unsigned long long)res->files);
+	sb_puts(out, ",\"path\":");
+	json_str(out, path, n);
+}

@@ -101,6 +101,7 @@ static const struct option long_opts[] = {
         {"connect-timeout", required_argument, NULL, 't'},
         {"timeout", required_argument, NULL, 'T'},
         {"count", required_argument, NULL, 'c'},
+        {"recursive", no_argument, NULL, 'r'},
         {"gather", no_argument, NULL, 'b'},
         {"no-prefix", no_argument, NULL, 'N'},
         {"json", no_argument, NULL, LO_JSON},
@@ -422,7 +423,7 @@ static int parse(struct cli *cli, int argc, char **argv)
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+:H:w:x:l:p:i:o:f:t:T:c:bNh", long_opts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "+:H:w:x:l:p:i:o:f:t:T:c:rbNh", long_opts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 'H':
@@ -525,6 +526,11 @@ static int parse(struct cli *cli, int argc, char **argv)
 			if ((n = parse_long(optarg, 1, 1000000)) < 0)
 				return usage_error("bad --count '%s'", optarg);
 			cli->count = (int)n;
+			break;
+		case 'r':
+			if (!(v->opts & OPT_RECURSIVE))
+				return usage_error("unknown option '-r'");
+			cli->recursive = true;
 			break;
 		case 'b':
 			cli->gather = true;

@@ -496,6 +496,84 @@ TEST(cli_put_get_round_trip)
 	free(r);
 }
 
+/* Makes a small file holding text; 0 or -1. */
+static int write_small(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640), ok;
+
+	if (fd < 0)
+		return -1;
+	ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+	return close(fd) == 0 && ok ? 0 : -1;
+}
+
+/* Reads a small file whole into buf (NUL-ended); its length, or -1. */
+static int read_small(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), n;
+
+	if (fd < 0)
+		return -1;
+	n = (int)read(fd, buf, size - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return n;
+}
+
+/* -r: a folder with a subfolder and a symlink goes out and comes back. */
+TEST(cli_put_get_recursive)
+{
+	struct result *r = malloc(sizeof(*r));
+	char dir[] = "/tmp/mg-cli-XXXXXX", src[64], dst[64], back[64], p[200], buf[64];
+	int i;
+
+	CHECK(r != NULL);
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(src, sizeof(src), "%s/src", dir);
+	snprintf(dst, sizeof(dst), "%s/tree", dir);
+	snprintf(back, sizeof(back), "%s/back", dir);
+	CHECK(mkdir(src, 0755) == 0 && mkdir(back, 0700) == 0);
+	snprintf(p, sizeof(p), "%s/sub", src);
+	CHECK(mkdir(p, 0750) == 0);
+	snprintf(p, sizeof(p), "%s/sub/b", src);
+	CHECK(write_small(p, "deep\n") == 0);
+	snprintf(p, sizeof(p), "%s/a", src);
+	CHECK(write_small(p, "top\n") == 0);
+	snprintf(p, sizeof(p), "%s/link", src);
+	CHECK(symlink("a", p) == 0);
+
+	run_cli(r, NULL, ARGV("put", "-r", "--json", "--local", "1", src, dst));
+	CHECK_RUN(r, r->status == 0 && strstr(r->out, "\"files\":2"));
+	snprintf(p, sizeof(p), "%s/sub/b", dst);
+	CHECK(read_small(p, buf, sizeof(buf)) == 5 && strcmp(buf, "deep\n") == 0);
+	snprintf(p, sizeof(p), "%s/link", dst);
+	CHECK(readlink(p, buf, sizeof(buf)) == 1 && buf[0] == 'a');
+
+	run_cli(r, NULL, ARGV("get", "--recursive", "--local", "2", dst, back));
+	CHECK_RUN(r, r->status == 0 && r->outlen == 0);
+	for (i = 1; i <= 2; i++) {
+		snprintf(p, sizeof(p), "%s/tree.local%d/a", back, i);
+		CHECK(read_small(p, buf, sizeof(buf)) == 4 && strcmp(buf, "top\n") == 0);
+		snprintf(p, sizeof(p), "%s/tree.local%d/sub/b", back, i);
+		CHECK(read_small(p, buf, sizeof(buf)) == 5);
+	}
+
+	/* A folder needs -r, and -r needs a folder. */
+	run_cli(r, NULL, ARGV("put", "--local", "1", src, dst));
+	CHECK_RUN(r, r->status == 2 && strstr(r->err, "a directory (-r copies it)"));
+	snprintf(p, sizeof(p), "%s/a", src);
+	run_cli(r, NULL, ARGV("put", "-r", "--local", "1", p, dst));
+	CHECK_RUN(r, r->status == 2 && strstr(r->err, "not a directory"));
+	run_cli(r, NULL, ARGV("get", "--local", "1", dst, back));
+	CHECK_RUN(r, r->status == 1 && strstr(r->err, "Is a directory"));
+	run_cli(r, NULL, ARGV("run", "-r", "true"));
+	CHECK_RUN(r, r->status == 2 && strstr(r->err, "unknown option '-r'"));
+
+	snprintf(p, sizeof(p), "rm -rf '%s'", dir);
+	CHECK(system(p) == 0);
+	free(r);
+}
+
 TEST(cli_progress_only_on_a_terminal)
 {
 	struct result *r = malloc(sizeof(*r));
