@@ -371,11 +371,13 @@ static void prune(struct cli *cli)
 	for (i = 1; i < cli->ntargets; i++)
 		if (strcmp(cli->targets[idx[i]].name, cli->targets[idx[i - 1]].name) == 0)
 			drop[idx[i]] = true;
-	qsort(cli->excluded, cli->nexcluded, sizeof(char *), cmp_str);
-	for (i = 0; i < cli->ntargets; i++)
-		if (is_excluded(cli, cli->targets[i].name) ||
-		    is_excluded(cli, cli->targets[i].host))
-			drop[i] = true;
+	if (cli->nexcluded > 0) {
+		qsort(cli->excluded, cli->nexcluded, sizeof(char *), cmp_str);
+		for (i = 0; i < cli->ntargets; i++)
+			if (is_excluded(cli, cli->targets[i].name) ||
+			    is_excluded(cli, cli->targets[i].host))
+				drop[i] = true;
+	}
 	for (i = 0; i < cli->ntargets; i++) {
 		if (drop[i]) {
 			free_target(&cli->targets[i]);
