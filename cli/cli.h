@@ -160,6 +160,18 @@ int targets_file(const char *path, target_add_cb add, void *arg, char *err, size
 /* Writes "web[01-03],db1" for the names into b. */
 void targets_fold(const char *const *names, size_t n, struct sbuf *b);
 
+/* target_list.c: cli->targets as the command line builds it. */
+/* target_add_cb for -H and --hostfile: "host" or "user@host". */
+void targets_add_host(void *cli, const char *name);
+/* target_add_cb for -x: a name, or the host part of "user@host" targets. */
+void targets_add_excluded(void *cli, const char *name);
+/* n local contexts: "local", or "local1".."localN". */
+void targets_add_local(struct cli *cli, int n);
+/* Drops a name given twice (the first stays where it was, as in pdsh and
+ * clush) and every target -x names; then makes each target's lock. */
+void targets_prune(struct cli *cli);
+void targets_free(struct cli *cli);
+
 /* json.c */
 /* Parses one JSON text into MessagePack appended to out; 0, or -1 with a
  * message in err. */
