@@ -13,6 +13,8 @@
  *       mitogen run -f N -H t[001-N] --ssh-config CFG -- true
  *       clush -f N -w t[001-N] -o '-F CFG' true          (Debian clustershell)
  *       pdsh -f N -R ssh -w t[001-N] true, PDSH_SSH_ARGS='-F CFG %h'  (Debian pdsh)
+ *       mitogen run --cache ...   (the agent kept on the targets: filled by
+ *                                  one run first, removed after the rounds)
  *     in alternating order, --rounds times; a missing tool is said so.
  *     Beside the medians, the median of our time over each other tool's
  *     in the same round: the machine's speed drifts between rounds by
@@ -192,19 +194,63 @@ static double time_cmd(const char *const *argv, const char *env, char *err, size
 
 /* ---- part 1: the tools ---------------------------------------------------- */
 
-enum { TOOL_MITOGEN, TOOL_CLUSH, TOOL_PDSH, NTOOLS };
-static const char *const tool_names[NTOOLS] = {"mitogen run", "clush", "pdsh"};
+enum { TOOL_MITOGEN, TOOL_CLUSH, TOOL_PDSH, TOOL_CACHED, NTOOLS };
+static const char *const tool_names[NTOOLS] = {"mitogen run", "clush", "pdsh", "--cache"};
 static struct stats tool_stats[NTOOLS], tool_cpu[NTOOLS];
 /* Per other tool: our time over its time in the same round, so that the
- * machine's drift between rounds (tens of percent here) cancels. */
-static struct stats tool_ratio[NTOOLS];
+ * machine's drift between rounds (tens of percent here) cancels; the same
+ * for the run with --cache. */
+static struct stats tool_ratio[NTOOLS], cached_ratio[NTOOLS];
+
+/* `mitogen run [--cache] -f N -H HOSTS --ssh-config CFG -- COMMAND...`
+ * into argv (room for 16). */
+static void mitogen_argv(const char **argv, const char *bin, const char *fan, bool cache,
+                         const char *const *command)
+{
+	int i = 0;
+
+	argv[i++] = bin;
+	argv[i++] = "run";
+	if (cache)
+		argv[i++] = "--cache";
+	argv[i++] = "-f";
+	argv[i++] = fan;
+	argv[i++] = "-H";
+	argv[i++] = hosts;
+	argv[i++] = "--ssh-config";
+	argv[i++] = cfg_path;
+	argv[i++] = "--";
+	while (*command != NULL && i < 15)
+		argv[i++] = *command++;
+	argv[i] = NULL;
+}
+
+static const char *const run_true[] = {"true", NULL};
+
+/* Fills the targets' cache (one run with --cache), or empties it. */
+static bool cache_prepare(const char *mitogen_bin, const char *fan, bool fill)
+{
+	static const char *const remove[] = {"rm -rf \"$HOME/.cache/mitogen-c\"", NULL};
+	const char *argv[16];
+	char err[200];
+
+	mitogen_argv(argv, mitogen_bin, fan, fill, fill ? run_true : remove);
+	if (time_cmd(argv, NULL, err, sizeof(err)) >= 0)
+		return true;
+	if (tool_stats[TOOL_CACHED].error[0] == '\0')
+		snprintf(tool_stats[TOOL_CACHED].error, sizeof(tool_stats[0].error),
+		         "%s the cache: %s", fill ? "filling" : "emptying", err);
+	return false;
+}
 
 static void bench_tools(const char *mitogen_bin)
 {
 	char fan[16], clush_opt[300], pdsh_env[320], path[512], err[256];
 	double samples[NTOOLS][64], cpu[NTOOLS][64], in_round[NTOOLS][64], ratio[NTOOLS][64];
-	int n[NTOOLS] = {0}, nratio[NTOOLS] = {0}, r, k;
-	bool have[NTOOLS] = {true, true, true};
+	double cratio[NTOOLS][64];
+	int n[NTOOLS] = {0}, nratio[NTOOLS] = {0}, ncratio[NTOOLS] = {0}, r, k;
+	bool have[NTOOLS] = {true, true, true, true};
+	const char *mit[16], *cached[16];
 
 	snprintf(fan, sizeof(fan), "%d", ntargets);
 	snprintf(clush_opt, sizeof(clush_opt), "-F %s", cfg_path);
@@ -219,14 +265,14 @@ static void bench_tools(const char *mitogen_bin)
 		snprintf(tool_stats[TOOL_PDSH].error, sizeof(tool_stats[0].error),
 		         "pdsh not installed (apt-get install pdsh)");
 	}
+	mitogen_argv(mit, mitogen_bin, fan, false, run_true);
+	mitogen_argv(cached, mitogen_bin, fan, true, run_true);
+	have[TOOL_CACHED] = cache_prepare(mitogen_bin, fan, true);
 	for (r = 0; r < rounds && r < 64; r++) {
 		for (k = 0; k < NTOOLS; k++)
 			in_round[k][r] = -1;
 		for (k = 0; k < NTOOLS; k++) {
 			int t = (k + r) % NTOOLS; /* alternate who goes first */
-			const char *const mit[] = {
-			        mitogen_bin,    "run",    "-f", fan,    "-H", hosts,
-			        "--ssh-config", cfg_path, "--", "true", NULL};
 			const char *const clu[] = {"clush", "-f",      fan,    "-w", hosts,
 			                           "-o",    clush_opt, "true", NULL};
 			const char *const pd[] = {"pdsh", "-f",  fan,    "-R", "ssh",
@@ -237,9 +283,10 @@ static void bench_tools(const char *mitogen_bin)
 				continue;
 			err[0] = '\0';
 			busy0 = machine_busy_ms();
-			ms = time_cmd(t == TOOL_MITOGEN ? mit
-			              : t == TOOL_CLUSH ? clu
-			                                : pd,
+			ms = time_cmd(t == TOOL_MITOGEN  ? mit
+			              : t == TOOL_CACHED ? cached
+			              : t == TOOL_CLUSH  ? clu
+			                                 : pd,
 			              t == TOOL_PDSH ? pdsh_env : NULL, err, sizeof(err));
 			fprintf(stderr, "round %d: %-11s %s\n", r + 1, tool_names[t],
 			        ms < 0 ? err : "done");
@@ -253,20 +300,28 @@ static void bench_tools(const char *mitogen_bin)
 			samples[t][n[t]++] = ms;
 			in_round[t][r] = ms;
 		}
-		for (k = 0; k < NTOOLS; k++)
-			if (k != TOOL_MITOGEN && in_round[k][r] > 0 &&
-			    in_round[TOOL_MITOGEN][r] > 0)
+		for (k = TOOL_CLUSH; k <= TOOL_PDSH; k++) {
+			if (in_round[k][r] > 0 && in_round[TOOL_MITOGEN][r] > 0)
 				ratio[k][nratio[k]++] = in_round[TOOL_MITOGEN][r] / in_round[k][r];
+			if (in_round[k][r] > 0 && in_round[TOOL_CACHED][r] > 0)
+				cratio[k][ncratio[k]++] = in_round[TOOL_CACHED][r] / in_round[k][r];
+		}
 	}
+	cache_prepare(mitogen_bin, fan, false);
 	for (k = 0; k < NTOOLS; k++) {
 		summarise(&tool_stats[k], samples[k], n[k]);
 		summarise(&tool_cpu[k], cpu[k], n[k]);
 		snprintf(tool_cpu[k].error, sizeof(tool_cpu[k].error), "%s", tool_stats[k].error);
 		summarise(&tool_ratio[k], ratio[k], nratio[k]);
+		summarise(&cached_ratio[k], cratio[k], ncratio[k]);
 		if (nratio[k] == 0)
 			snprintf(tool_ratio[k].error, sizeof(tool_ratio[k].error), "%s",
 			         tool_stats[k].error[0] != '\0' ? tool_stats[k].error
 			                                        : tool_stats[TOOL_MITOGEN].error);
+		if (ncratio[k] == 0)
+			snprintf(cached_ratio[k].error, sizeof(cached_ratio[k].error), "%s",
+			         tool_stats[k].error[0] != '\0' ? tool_stats[k].error
+			                                        : tool_stats[TOOL_CACHED].error);
 	}
 }
 
@@ -576,6 +631,10 @@ static void print_json(FILE *f, double load)
 	json_stats(f, "mitogen_run_true_machine_cpu_ms", &tool_cpu[TOOL_MITOGEN], false);
 	json_stats(f, "clush_true_machine_cpu_ms", &tool_cpu[TOOL_CLUSH], false);
 	json_stats(f, "pdsh_true_machine_cpu_ms", &tool_cpu[TOOL_PDSH], false);
+	json_stats(f, "mitogen_run_cache_true_ms", &tool_stats[TOOL_CACHED], false);
+	json_stats(f, "mitogen_run_cache_over_clush_paired", &cached_ratio[TOOL_CLUSH], false);
+	json_stats(f, "mitogen_run_cache_over_pdsh_paired", &cached_ratio[TOOL_PDSH], false);
+	json_stats(f, "mitogen_run_cache_true_machine_cpu_ms", &tool_cpu[TOOL_CACHED], false);
 	json_stats(f, "connected_exec_true_ms", &ours_exec, false);
 	json_stats(f, "python_mitogen_exec_true_ms", &ref_exec, false);
 	json_stats(f, "connected_call_ms", &ours_call, false);
@@ -747,6 +806,10 @@ int main(int argc, char **argv)
 	row("  CPU the machine spent: mitogen run", &tool_cpu[TOOL_MITOGEN]);
 	row("  CPU the machine spent: clush", &tool_cpu[TOOL_CLUSH]);
 	row("  CPU the machine spent: pdsh", &tool_cpu[TOOL_PDSH]);
+	row("mitogen run --cache -- true, exec to exit", &tool_stats[TOOL_CACHED]);
+	row_ratio("  mitogen run --cache / clush, same round", &cached_ratio[TOOL_CLUSH]);
+	row_ratio("  mitogen run --cache / pdsh, same round", &cached_ratio[TOOL_PDSH]);
+	row("  CPU the machine spent: mitogen run --cache", &tool_cpu[TOOL_CACHED]);
 	row("connected: true on all (mitogen-c)", &ours_exec);
 	row("connected: true on all (Python Mitogen)", &ref_exec);
 	row("connected: a call on all (mitogen-c mg.ping)", &ours_call);
