@@ -1,7 +1,8 @@
 /*
  * test_core.c: the pieces under the router: maps, rings, the timer heap,
- * the broker's command queue, timers and watches, logging, and message payload
- * storage (large payloads, views), and a stream writing into a pipe.
+ * the broker's command queue, timers and watches, logging, and message
+ * payload storage (large payloads, views), and a stream writing into a
+ * pipe.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -307,10 +308,6 @@ static void pair_watch(void *arg)
 	}
 }
 
-static void pair_nothing(void *arg)
-{
-}
-
 TEST(broker_skips_events_of_a_watch_deleted_in_the_same_batch)
 {
 	struct pair_probe p = {0};
@@ -323,12 +320,12 @@ TEST(broker_skips_events_of_a_watch_deleted_in_the_same_batch)
 	}
 	CHECK_OK(mg__broker_call(p.b, pair_watch, &p));
 	for (i = 0; i < 500; i++) {
-		CHECK_OK(mg__broker_call(p.b, pair_nothing, NULL));
+		CHECK_OK(mg__broker_call(p.b, order_nothing, NULL));
 		if (atomic_load(&p.runs) > 0)
 			break;
 		usleep(1000);
 	}
-	CHECK_OK(mg__broker_call(p.b, pair_nothing, NULL));
+	CHECK_OK(mg__broker_call(p.b, order_nothing, NULL));
 	CHECK_EQ(atomic_load(&p.runs), 1);
 	mg__broker_free(p.b);
 	for (i = 0; i < 4; i++)
