@@ -62,8 +62,12 @@ static void put_target(struct cli *cli, struct target *t)
 		target_ok(t);
 		json_copied(&t->json, cli, &res, cli->dst, strlen(cli->dst));
 	} else {
-		target_fail(t, RES_FAILED, "put %s: %s", cli->dst,
-		            res.error[0] ? res.error : mg_strerror(rc));
+		/* A folder there: say how to copy into it. */
+		target_fail(t, RES_FAILED, "put %s: %s%s", cli->dst,
+		            res.error[0] ? res.error : mg_strerror(rc),
+		            rc == -EISDIR && !cli->recursive
+		                    ? " (end REMOTE with / to copy into it)"
+		                    : "");
 	}
 }
 

@@ -565,7 +565,12 @@ TEST(cli_put_get_recursive)
 	run_cli(r, NULL, ARGV("put", "-r", "--local", "1", p, dst));
 	CHECK_RUN(r, r->status == 2 && strstr(r->err, "not a directory"));
 	run_cli(r, NULL, ARGV("get", "--local", "1", dst, back));
-	CHECK_RUN(r, r->status == 1 && strstr(r->err, "Is a directory"));
+	CHECK_RUN(r, r->status == 1 && strstr(r->err, "Is a directory") &&
+	                     strstr(r->err, "(-r copies a folder)"));
+	/* A file put onto a folder: the hint to copy into it. */
+	snprintf(p, sizeof(p), "%s/a", src);
+	run_cli(r, NULL, ARGV("put", "--local", "1", p, dst));
+	CHECK_RUN(r, r->status == 1 && strstr(r->err, "(end REMOTE with / to copy into it)"));
 	run_cli(r, NULL, ARGV("run", "-r", "true"));
 	CHECK_RUN(r, r->status == 2 && strstr(r->err, "unknown option '-r'"));
 
