@@ -103,6 +103,10 @@ enum {
 	OPT_TIMEOUT = 1 << 0,   /* -T: command timeout (run) */
 	OPT_COUNT = 1 << 1,     /* -c: pings per target (ping) */
 	OPT_RECURSIVE = 1 << 2, /* -r: a directory tree (put, get) */
+	/* Options may follow the operands too (put, get, ping: as cp does);
+	 * without it parsing stops at the first operand, which begins a
+	 * command (run) or a function's arguments (call). */
+	OPT_ANYWHERE = 1 << 3,
 };
 
 struct cli {

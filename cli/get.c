@@ -70,7 +70,7 @@ const struct verb verb_get = {
                 "Options of get:\n"
                 "  -r, --recursive         REMOTE is a folder: LOCALDIR/NAME.TARGET is made\n"
                 "                          a copy of it (folders, regular files and symlinks)\n",
-        .opts = OPT_RECURSIVE,
+        .opts = OPT_RECURSIVE | OPT_ANYWHERE,
         .args = get_args,
         .run = get_target,
 };

@@ -1,8 +1,9 @@
 /*
  * main.c: the mitogen command line.  `mitogen VERB [options] [args]`: the
  * verb is looked up, the options shared by every verb and the verb's own
- * are parsed with getopt_long (stopping at the first operand, so the
- * command of `run` needs no "--"), the targets are expanded, and pool.c
+ * are parsed with getopt_long (for run and call stopping at the first
+ * operand, so that a command needs no "--"; put, get and ping take options
+ * after their operands too), the targets are expanded, and pool.c
  * does the work.  Every malformed command line gets one message on stderr
  * and exit status 2 before anything is started.
  */
@@ -283,15 +284,17 @@ static int parse(struct cli *cli, int argc, char **argv)
 	const struct verb *v = cli->verb;
 	char err[512];
 	bool ask_pass = false, any_hosts = false;
-	const char *ask_become = NULL;
+	const char *ask_become = NULL, *optstring;
 	char *pw;
 	int c, rc;
 	long n;
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+:H:w:x:l:p:i:o:f:t:T:c:rbNh", long_opts, NULL)) !=
-	       -1) {
+	/* "+": stop at the first operand; ":": report a missing value as ':'. */
+	optstring = (v->opts & OPT_ANYWHERE) ? ":H:w:x:l:p:i:o:f:t:T:c:rbNh"
+	                                     : "+:H:w:x:l:p:i:o:f:t:T:c:rbNh";
+	while ((c = getopt_long(argc, argv, optstring, long_opts, NULL)) != -1) {
 		switch (c) {
 		case 'H':
 		case 'w':

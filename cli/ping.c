@@ -52,7 +52,7 @@ const struct verb verb_ping = {
                 "the round trip of the call.\n"
                 "Options of ping:\n"
                 "  -c, --count N           N round trips per target (the mean is shown)\n",
-        .opts = OPT_COUNT,
+        .opts = OPT_COUNT | OPT_ANYWHERE,
         .args = ping_args,
         .run = ping_target,
 };

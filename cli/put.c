@@ -83,7 +83,7 @@ const struct verb verb_put = {
                 "  -r, --recursive         LOCAL is a folder: REMOTE is made a copy of it\n"
                 "                          (folders, regular files and symlinks; what is\n"
                 "                          there and not in LOCAL stays)\n",
-        .opts = OPT_RECURSIVE,
+        .opts = OPT_RECURSIVE | OPT_ANYWHERE,
         .args = put_args,
         .run = put_target,
 };

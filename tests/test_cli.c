@@ -290,6 +290,8 @@ TEST(cli_malformed_arguments)
 	        {ARGV("run", "-f"), "needs a value"},
 	        {ARGV("put", "/nonexistent/file", "/tmp/x"), "/nonexistent/file"},
 	        {ARGV("get", "/etc/hostname"), "wants REMOTE and LOCALDIR"},
+	        /* put takes options after its operands too. */
+	        {ARGV("put", "/etc/hostname", "/tmp/x", "--frob"), "unknown option '--frob'"},
 	        /* By host part and by whole name: nothing left, nothing started. */
 	        {ARGV("run", "-H", "u@h1,h2", "-x", "h1", "-x", "h2", "true"),
 	         "--exclude left no target"},
@@ -359,6 +361,10 @@ TEST(cli_run_prefixes_lines)
 	run_cli(r, NULL, ARGV("run", "--local", "2", "-N", "echo hi; echo oops >&2"));
 	CHECK_RUN(r, r->status == 0 && strcmp(r->out, "hi\nhi\n") == 0);
 	CHECK_RUN(r, strcmp(r->err, "oops\noops\n") == 0);
+
+	/* Options end at the command: these are echo's words. */
+	run_cli(r, NULL, ARGV("run", "--local", "1", "echo", "-N", "-H", "x"));
+	CHECK_RUN(r, r->status == 0 && strstr(r->out, ": -N -H x\n") != NULL);
 	free(r);
 }
 
@@ -476,7 +482,8 @@ TEST(cli_put_get_round_trip)
 	run_cli(r, NULL, ARGV("put", "--local", "2", src, dst));
 	CHECK_RUN(r, r->status == 0 && r->outlen == 0);
 	snprintf(dst, sizeof(dst), "%s/remote/src.bin", dir);
-	run_cli(r, NULL, ARGV("get", "--local", "2", dst, back));
+	/* Options after the operands count for get (as for cp). */
+	run_cli(r, NULL, ARGV("get", dst, back, "--local", "2"));
 	CHECK_RUN(r, r->status == 0);
 	for (i = 1; i <= 2; i++) {
 		snprintf(got, sizeof(got), "%s/src.bin.local%zu", back, i);
