@@ -107,6 +107,7 @@ enum {
 	 * without it parsing stops at the first operand, which begins a
 	 * command (run) or a function's arguments (call). */
 	OPT_ANYWHERE = 1 << 3,
+	OPT_STDIN = 1 << 4, /* --stdin: the tool's input to every command (run) */
 };
 
 struct cli {
@@ -130,13 +131,15 @@ struct cli {
 	int connect_timeout_ms, timeout_ms;
 	int count;
 	bool gather, json;
-	bool no_prefix; /* -N: streamed lines without "target: " */
-	bool recursive; /* -r: put and get copy a directory tree */
-	bool cache;     /* --cache: the agent kept on targets */
-	int progress;   /* -1: auto (a tty), 0: off */
+	bool no_prefix;   /* -N: streamed lines without "target: " */
+	bool recursive;   /* -r: put and get copy a directory tree */
+	bool cache;       /* --cache: the agent kept on targets */
+	bool stdin_input; /* --stdin: read to its end, given to every command */
+	int progress;     /* -1: auto (a tty), 0: off */
 
 	/* Verb arguments. */
 	char *command;           /* run */
+	struct sbuf input;       /* run --stdin: the tool's standard input */
 	const char *src, *dst;   /* put, get */
 	char *dst_buf;           /* put: dst when built here */
 	const char *function;    /* call */

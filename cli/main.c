@@ -78,6 +78,7 @@ enum {
 	LO_JSON,
 	LO_NO_PROGRESS,
 	LO_CACHE,
+	LO_STDIN,
 	LO_VERSION,
 };
 
@@ -108,6 +109,7 @@ static const struct option long_opts[] = {
         {"json", no_argument, NULL, LO_JSON},
         {"no-progress", no_argument, NULL, LO_NO_PROGRESS},
         {"cache", no_argument, NULL, LO_CACHE},
+        {"stdin", no_argument, NULL, LO_STDIN},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, LO_VERSION},
         {NULL, 0, NULL, 0},
@@ -273,6 +275,7 @@ static void free_cli(struct cli *cli)
 	free(cli->via);
 	free(cli->ssh_args);
 	free(cli->command);
+	sb_free(&cli->input);
 	free(cli->dst_buf);
 	sb_free(&cli->packed_args);
 	free_secret(cli->ssh_password);
@@ -283,7 +286,7 @@ static int parse(struct cli *cli, int argc, char **argv)
 {
 	const struct verb *v = cli->verb;
 	char err[512];
-	bool ask_pass = false, any_hosts = false;
+	bool ask_pass = false, any_hosts = false, hostfile_stdin = false;
 	const char *ask_become = NULL, *optstring;
 	char *pw;
 	int c, rc;
@@ -304,6 +307,7 @@ static int parse(struct cli *cli, int argc, char **argv)
 			break;
 		case LO_HOSTFILE:
 			any_hosts = true;
+			hostfile_stdin |= strcmp(optarg, "-") == 0;
 			if (targets_file(optarg, targets_add_host, cli, err, sizeof(err)) != 0)
 				return usage_error("%s", err);
 			break;
@@ -418,6 +422,11 @@ static int parse(struct cli *cli, int argc, char **argv)
 		case LO_CACHE:
 			cli->cache = true;
 			break;
+		case LO_STDIN:
+			if (!(v->opts & OPT_STDIN))
+				return usage_error("unknown option '--stdin'");
+			cli->stdin_input = true;
+			break;
 		case 'h':
 			verb_help(v);
 			exit(0);
@@ -434,6 +443,8 @@ static int parse(struct cli *cli, int argc, char **argv)
 	}
 	if (cli->gather && cli->json)
 		return usage_error("-b and --json do not go together");
+	if (cli->stdin_input && hostfile_stdin)
+		return usage_error("--stdin and --hostfile - both want standard input");
 	if (cli->nlocal > 0 && any_hosts)
 		return usage_error("--local and hosts do not go together");
 	if (!any_hosts)

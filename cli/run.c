@@ -1,14 +1,44 @@
 /*
  * run.c: `mitogen run [options] [--] COMMAND...`: a shell command on every
  * target, output streamed back as it comes.  The words are joined with
- * spaces and run by /bin/sh -c on the target, as ssh and pdsh do.
+ * spaces and run by /bin/sh -c on the target, as ssh and pdsh do.  With
+ * --stdin the tool's standard input is read to its end first, and every
+ * command gets the same bytes on its stdin (as clush does); otherwise the
+ * commands' stdin is /dev/null, as with pdsh, so a tool run in a loop that
+ * reads its own stdin does not swallow it.
  */
+
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+
+/* The most --stdin keeps in memory: every target is sent the same buffer. */
+#define STDIN_MAX ((size_t)256 << 20)
+
+/* Reads fd to its end into b: 0, or a usage error's status. */
+static int read_input(int fd, struct sbuf *b)
+{
+	char buf[65536];
+	ssize_t n;
+
+	for (;;) {
+		n = read(fd, buf, sizeof(buf));
+		if (n == 0)
+			return 0;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return usage_error("--stdin: cannot read standard input: %s",
+			                   strerror(errno));
+		if (b->len + (size_t)n > STDIN_MAX)
+			return usage_error("--stdin takes at most %zu MiB", STDIN_MAX >> 20);
+		sb_put(b, buf, (size_t)n);
+	}
+}
 
 static int run_args(struct cli *cli, int argc, char **argv)
 {
@@ -27,7 +57,7 @@ static int run_args(struct cli *cli, int argc, char **argv)
 		return usage_error("the command is empty");
 	}
 	cli->command = b.p;
-	return 0;
+	return cli->stdin_input ? read_input(0, &cli->input) : 0;
 }
 
 static void describe_exit(struct target *t, const struct mg_exec_status *st, int timeout_ms)
@@ -56,6 +86,10 @@ static void run_target(struct cli *cli, struct target *t)
 	mg_exec_opts_init(&o);
 	o.command = cli->command;
 	o.timeout_ms = cli->timeout_ms;
+	if (cli->stdin_input) {
+		o.stdin_data = cli->input.p != NULL ? cli->input.p : "";
+		o.stdin_len = cli->input.len;
+	}
 	if ((rc = mg_exec_start(t->ctx, &o, &job, err, sizeof(err))) != 0) {
 		target_fail(t, RES_FAILED, "cannot run the command: %s",
 		            err[0] ? err : mg_strerror(rc));
@@ -102,8 +136,10 @@ const struct verb verb_run = {
                 "exit status is reported on stderr and makes the tool's exit status 1.\n"
                 "Options of run:\n"
                 "  -T, --timeout S         kill the command (its whole process group) after\n"
-                "                          S seconds\n",
-        .opts = OPT_TIMEOUT,
+                "                          S seconds\n"
+                "      --stdin             read standard input to its end and give it to every\n"
+                "                          command (else their stdin is /dev/null)\n",
+        .opts = OPT_TIMEOUT | OPT_STDIN,
         .args = run_args,
         .run = run_target,
 };

@@ -37,6 +37,7 @@ struct spawn {
 	/* Give the tool this pty as its controlling terminal and type this
 	 * line when it shows a "password: " prompt there. */
 	const char *tty_answer;
+	const char *stdin_path; /* the tool's stdin (else the runner's) */
 };
 
 #define RESULT_MAX 65536
@@ -144,6 +145,13 @@ static void run_cli(struct result *r, const struct spawn *sp, const char *const 
 		}
 		dup2(wr[0], 1);
 		dup2(wr[1], 2);
+		if (sp->stdin_path != NULL) {
+			int fd = open(sp->stdin_path, O_RDONLY);
+
+			if (fd < 0 || dup2(fd, 0) != 0)
+				_exit(126);
+			close(fd);
+		}
 		if (sp->user != NULL)
 			become(sp->user);
 		/* Out of the case's process group, so the runner's kill of a
@@ -332,6 +340,39 @@ TEST(cli_help_and_version)
 }
 
 /* ---- local targets ------------------------------------------------------ */
+
+/* --stdin: every command gets the whole of the tool's input; without it
+ * their stdin is /dev/null, whatever the tool's is. */
+TEST(cli_run_stdin)
+{
+	struct result *r = malloc(sizeof(*r));
+	char path[] = "/tmp/mg-cli-stdin-XXXXXX", want[64], cmd[96];
+	struct spawn sp = {.stdin_path = path};
+	static char data[300000];
+	size_t i;
+	int fd;
+
+	CHECK(r != NULL);
+	for (i = 0; i < sizeof(data); i++)
+		data[i] = (char)('a' + i % 26 + (i % 997 == 0 ? -32 : 0));
+	CHECK((fd = mkstemp(path)) >= 0);
+	CHECK(write(fd, data, sizeof(data)) == (ssize_t)sizeof(data));
+	close(fd);
+	run_cli(r, &sp, ARGV("run", "--local", "3", "--stdin", "--", "wc -c"));
+	snprintf(want, sizeof(want), ": %zu\n", sizeof(data));
+	CHECK_RUN(r, r->status == 0 && count_lines_with(r->out, want) == 3);
+	/* The same bytes: local targets see the file they came from. */
+	snprintf(cmd, sizeof(cmd), "cmp - %s && echo same", path);
+	run_cli(r, &sp, ARGV("run", "--local", "2", "--stdin", "--", cmd));
+	CHECK_RUN(r, r->status == 0 && count_lines_with(r->out, ": same\n") == 2);
+	run_cli(r, &sp, ARGV("run", "--local", "1", "--", "wc -c"));
+	CHECK_RUN(r, r->status == 0 && strcmp(r->out, "local: 0\n") == 0);
+	/* Only one thing can read the tool's stdin. */
+	run_cli(r, &sp, ARGV("run", "--stdin", "--hostfile", "-", "true"));
+	CHECK_RUN(r, r->status == 2 && strstr(r->err, "both want standard input") != NULL);
+	CHECK(unlink(path) == 0);
+	free(r);
+}
 
 TEST(cli_run_prefixes_lines)
 {
