@@ -797,6 +797,20 @@ TEST_T(cli_ssh_gather_groups_by_output, 240)
 	                            "low\n") &&
 	                     strstr(r->out, "---------------\nmgtest@127.0.0.[3-4] (2)\n"
 	                                    "---------------\nhigh\n"));
+	{
+		/* --stdin through ssh: the same 200 KB for every target. */
+		char path[] = "/tmp/mg-cli-stdin-XXXXXX";
+		struct spawn sp = {.stdin_path = path};
+		int fd = mkstemp(path);
+
+		CHECK(fd >= 0 && ftruncate(fd, 204800) == 0 && close(fd) == 0);
+		run_cli(r, &sp,
+		        ARGV("run", "-b", "-H", "mgtest@127.0.0.[1-4]", "--ssh-config", c.cfg, "-t",
+		             "60", "--stdin", "--", "wc -c"));
+		CHECK(unlink(path) == 0);
+		CHECK_RUN(r, r->status == 0 && strstr(r->out, "mgtest@127.0.0.[1-4] (4)\n"
+		                                              "---------------\n204800\n"));
+	}
 	infra_end(&c);
 }
 
