@@ -10,7 +10,7 @@
  * printf; the shell's `read` takes that line a byte per system call, so it
  * is kept small.  The stub removes the file (when run as "PATH
  * --mitogen-rm": whatever happens next, nothing is left on disk) and reads
- * the rest of the program, ~3.1 KB, from stdin to where it belongs, raw.
+ * the rest of the program, ~3.5 KB, from stdin to where it belongs, raw.
  * Memory then holds the whole file.
  *
  * Then on fd 0, read exactly (nothing after it is touched: the agent's

@@ -17,7 +17,7 @@
  *      -r` takes the line and its builtin printf writes it into the file,
  *      which the shell made (O_EXCL, private under umask 077);
  *   3. it execs that file with --mitogen-rm; the stub removes it at once
- *      and reads the rest of the unpacker (~3.1 KB) raw from stdin; the
+ *      and reads the rest of the unpacker (~3.5 KB) raw from stdin; the
  *      unpacker reads its header and the agent (deflated after a branch
  *      filter, ~59 KB), exactly, and execs the agent from a memfd
  *      (unpack.c has the details and the fallback);
