@@ -36,7 +36,7 @@ static const struct mg_err_text ssh_errors[] = {
         {"Connection refused", "connection refused"},
         {"No route to host", "host unreachable"},
         {"Network is unreachable", "host unreachable"},
-        {"Could not resolve hostname", "host unreachable"},
+        {"Could not resolve hostname", "unknown host name"},
         {"timed out", "timed out"},
         {"Connection closed", "connection closed by the remote host"},
         /* The remote shell's own complaints: no sh, a noexec /tmp. */
