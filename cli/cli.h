@@ -28,6 +28,9 @@ enum cli_exit {
 	CLI_EXIT_USAGE = 2,       /* bad command line; nothing was run */
 	CLI_EXIT_UNREACHABLE = 3, /* some target could not be connected */
 	CLI_EXIT_INTERRUPTED = 130,
+	/* Internal: nobody reads the output any more (EPIPE); main() then
+	 * dies of SIGPIPE, as a pipeline expects (141 in a shell). */
+	CLI_EXIT_OUTPUT_CLOSED = 141,
 };
 
 /* A growable string; the tool may exit on out-of-memory (STYLE.md). */
@@ -205,6 +208,10 @@ void output_line(struct cli *cli, struct target *t, const char *fmt, ...)
 void output_target_done(struct cli *cli, struct target *t);
 /* After every target: -b's gathered blocks. */
 void output_finish(struct cli *cli);
+/* 0 while stdout and stderr take what is written; else the errno of the
+ * first write that failed (EPIPE: the reader went away).  The first
+ * failure also wakes the main thread (SIGUSR1), which stops the targets. */
+int output_failed(void);
 /* A message of the tool's own on stderr ("mitogen: ..."), red on a tty. */
 void output_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void output_lock(void);

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -521,5 +522,10 @@ int main(int argc, char **argv)
 	if ((rc = parse(&cli, argc - 1, argv + 1)) == 0)
 		rc = pool_run(&cli);
 	free_cli(&cli);
+	if (rc == CLI_EXIT_OUTPUT_CLOSED) {
+		/* The targets are stopped: now go as a pipeline's writer goes. */
+		signal(SIGPIPE, SIG_DFL);
+		raise(SIGPIPE);
+	}
 	return rc;
 }

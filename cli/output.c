@@ -11,6 +11,9 @@
  * lock orders everything, so lines never interleave mid-line and the
  * progress line is wiped first.
  */
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +23,27 @@
 
 static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
 static bool colour_out, colour_err, prefix;
+static pthread_t main_thread;
+static atomic_int failed_errno;
+
+int output_failed(void)
+{
+	return atomic_load(&failed_errno);
+}
+
+/* Flushes f; a write that failed (a closed pipe, a full disk) is
+ * remembered and stops the run: output that cannot be written must not
+ * keep the targets going for nobody, or hang on `... | head`. */
+static void flush_checked(FILE *f)
+{
+	int expected = 0;
+
+	if (fflush(f) == 0 && !ferror(f))
+		return;
+	clearerr(f);
+	if (atomic_compare_exchange_strong(&failed_errno, &expected, errno ? errno : EIO))
+		pthread_kill(main_thread, SIGUSR1);
+}
 
 void output_lock(void)
 {
@@ -36,6 +60,7 @@ void output_init(struct cli *cli)
 	colour_out = use_colour(1);
 	colour_err = use_colour(2);
 	prefix = !cli->no_prefix;
+	main_thread = cli->main_thread;
 	progress_init(cli->progress != 0 && isatty(2), colour_err);
 }
 
@@ -50,7 +75,7 @@ void output_error(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-	fflush(stderr);
+	flush_checked(stderr);
 	output_unlock();
 }
 
@@ -93,7 +118,7 @@ static void emit_lines(struct target *t, int stream, bool flush)
 		memmove(b->p, b->p + start, b->len - start);
 		b->len -= start;
 		b->p[b->len] = '\0';
-		fflush(f);
+		flush_checked(f);
 	}
 }
 
@@ -166,7 +191,7 @@ static void print_json(struct cli *cli, struct target *t)
 	output_lock();
 	progress_clear();
 	fwrite(b.p, 1, b.len, stdout);
-	fflush(stdout);
+	flush_checked(stdout);
 	output_unlock();
 	sb_free(&b);
 }
@@ -285,7 +310,7 @@ void output_finish(struct cli *cli)
 	output_lock();
 	progress_clear();
 	group_by(cli, ran, same_output, show_output);
-	fflush(stdout);
+	flush_checked(stdout);
 	output_unlock();
 	group_by(cli, has_error, same_error, show_error);
 }

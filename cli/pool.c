@@ -395,29 +395,43 @@ static void block_signals(sigset_t *set)
 
 static void report_unfinished(struct cli *cli, const bool *unfinished);
 
-/* Waits up to timeout_ms for a signal.  A first interrupt remembers which
- * targets had not finished and sets cancelled; a second one exits. */
-static void take_signals(struct pool *p, int timeout_ms)
+/* Stops the run: remembers which targets had not finished and sets
+ * cancelled, which their workers see. */
+static void cancel_all(struct pool *p)
 {
 	struct cli *cli = p->cli;
-	struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
 	size_t i;
+
+	for (i = 0; i < cli->ntargets; i++)
+		p->unfinished[i] = atomic_load(&cli->targets[i].state) != T_DONE;
+	atomic_store(&cli->cancelled, true);
+	wake_workers(p);
+	p->cancel_at = now_ns();
+}
+
+/* Waits up to timeout_ms for a signal.  A first interrupt cancels the run;
+ * a second one exits.  Output that cannot be written (output_failed())
+ * cancels it as well. */
+static void take_signals(struct pool *p, int timeout_ms)
+{
+	struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
 	int sig = sigtimedwait(&p->sigs, NULL, &ts);
 
+	if (!p->interrupted && output_failed()) {
+		p->interrupted = 1;
+		cancel_all(p);
+		return;
+	}
 	if (sig != SIGINT && sig != SIGTERM && sig != SIGHUP)
 		return;
 	if (p->interrupted++ > 0) {
 		output_lock();
 		progress_clear();
 		output_unlock();
-		report_unfinished(cli, p->unfinished);
+		report_unfinished(p->cli, p->unfinished);
 		_exit(CLI_EXIT_INTERRUPTED);
 	}
-	for (i = 0; i < cli->ntargets; i++)
-		p->unfinished[i] = atomic_load(&cli->targets[i].state) != T_DONE;
-	atomic_store(&cli->cancelled, true);
-	wake_workers(p);
-	p->cancel_at = now_ns();
+	cancel_all(p);
 }
 
 /* Shuts down the contexts of targets still busy (blocking transfers or
@@ -543,11 +557,17 @@ out:
 		mg_context_free(p.gw[i]);
 	}
 	mg_router_free(p.router);
-	if (rc == 0) {
+	if (rc == 0 && !output_failed()) {
 		output_finish(cli);
 		rc = exit_status(cli);
 	}
-	if (p.interrupted) {
+	if (output_failed() == EPIPE) {
+		rc = CLI_EXIT_OUTPUT_CLOSED; /* quietly: the reader is gone */
+	} else if (output_failed()) {
+		fprintf(stderr, "mitogen: cannot write the output: %s\n",
+		        strerror(output_failed()));
+		rc = CLI_EXIT_FAILED;
+	} else if (p.interrupted) {
 		report_unfinished(cli, p.unfinished);
 		rc = CLI_EXIT_INTERRUPTED;
 	}

@@ -19,6 +19,7 @@
 int mg_fuzz_msgpack_reader(const uint8_t *data, size_t size);
 int mg_fuzz_fmt_unpack(const uint8_t *data, size_t size);
 int mg_fuzz_frame_decode(const uint8_t *data, size_t size);
+int mg_fuzz_inflate(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

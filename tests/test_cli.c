@@ -37,7 +37,10 @@ struct spawn {
 	/* Give the tool this pty as its controlling terminal and type this
 	 * line when it shows a "password: " prompt there. */
 	const char *tty_answer;
-	const char *stdin_path; /* the tool's stdin (else the runner's) */
+	const char *stdin_path;  /* the tool's stdin (else the runner's) */
+	const char *stdout_path; /* the tool's stdout (else a pipe read here) */
+	/* Close the stdout pipe once this much came, as `| head -c N` does. */
+	size_t close_stdout_after;
 };
 
 #define RESULT_MAX 65536
@@ -143,7 +146,15 @@ static void run_cli(struct result *r, const struct spawn *sp, const char *const 
 			close(wr[2]);
 			close(rd[2]);
 		}
-		dup2(wr[0], 1);
+		if (sp->stdout_path != NULL) {
+			int fd = open(sp->stdout_path, O_WRONLY);
+
+			if (fd < 0 || dup2(fd, 1) != 1)
+				_exit(126);
+			close(fd);
+		} else {
+			dup2(wr[0], 1);
+		}
 		dup2(wr[1], 2);
 		if (sp->stdin_path != NULL) {
 			int fd = open(sp->stdin_path, O_RDONLY);
@@ -192,6 +203,11 @@ static void run_cli(struct result *r, const struct spawn *sp, const char *const 
 			}
 			*lens[i] += (size_t)n;
 			bufs[i][*lens[i]] = '\0';
+			if (i == 0 && sp->close_stdout_after > 0 &&
+			    *lens[0] >= sp->close_stdout_after) {
+				close(rd[0]);
+				rd[0] = -1;
+			}
 		}
 		if (!interrupted &&
 		    ((sp->interrupt_marker != NULL &&
@@ -668,6 +684,31 @@ TEST(cli_interrupt_stops_everything)
 	CHECK_RUN(r, strstr(r->err, "interrupted: 3 of 3 targets did not finish: local[1-3]"));
 	CHECK_RUN(r, !strstr(r->out, "finished"));
 	CHECK(process_gone(sleep_cmd, 3000));
+	CHECK_EQ(cu_wait_no_children(3000), 0);
+	free(r);
+}
+
+/* Output nobody reads any more (`mitogen run -- yes | head`): the commands
+ * are stopped and the tool dies of SIGPIPE, quietly, as a pipeline's
+ * writer does.  Output that cannot be written (a full disk) is an error,
+ * status 1. */
+TEST(cli_output_closed_or_failing)
+{
+	struct result *r = malloc(sizeof(*r));
+	struct spawn head = {.close_stdout_after = 100}, full = {.stdout_path = "/dev/full"};
+	char yes_cmd[64];
+
+	CHECK(r != NULL);
+	snprintf(yes_cmd, sizeof(yes_cmd), "yes mg-cli-%d", (int)getpid());
+	run_cli(r, &head, ARGV("run", "--local", "2", yes_cmd));
+	CHECK_RUN(r, r->status == 128 + SIGPIPE && r->errlen == 0);
+	CHECK(process_gone(yes_cmd, 3000));
+	/* Gathered output, more than the pipe holds, goes at the end: the same. */
+	run_cli(r, &head, ARGV("run", "--local", "2", "-b", "seq 1 100000"));
+	CHECK_RUN(r, r->status == 128 + SIGPIPE && r->errlen == 0);
+	run_cli(r, &full, ARGV("run", "--local", "2", "echo hi"));
+	CHECK_RUN(r, r->status == 1 &&
+	                     strstr(r->err, "cannot write the output: No space left on device"));
 	CHECK_EQ(cu_wait_no_children(3000), 0);
 	free(r);
 }
