@@ -255,6 +255,16 @@ TEST(missing_source_and_directory_targets)
 	CHECK_EQ(mg_file_pull(c, at("d"), at("g"), NULL, &res), -EISDIR);
 	CHECK_EQ(mg_file_push(c, at("f"), at("no/such/dir/f"), NULL, &res), -ENOENT);
 	CHECK_EQ(access(at("g"), F_OK), -1);
+	/* A FIFO (whose open would wait for a writer for ever) and an endless
+	 * device are refused at once, at either end. */
+	CHECK_EQ(mkfifo(at("fifo"), 0600), 0);
+	CHECK_EQ(mg_file_pull(c, at("fifo"), at("g"), NULL, &res), -EINVAL);
+	CHECK(strstr(res.error, "not a regular file") != NULL);
+	CHECK_EQ(mg_file_push(c, at("fifo"), at("g"), NULL, &res), -EINVAL);
+	CHECK(strstr(res.error, "not a regular file") != NULL);
+	CHECK_EQ(mg_file_pull(c, "/dev/zero", at("g"), NULL, &res), -EINVAL);
+	CHECK_EQ(access(at("g"), F_OK), -1);
+	CHECK_EQ(unlink(at("fifo")), 0);
 	check_no_temp(dir);
 	check_no_temp(at("d"));
 	done(c);

@@ -71,27 +71,20 @@ int mg__file_open_source(const char *local, const struct mg_file_opts *opts, int
                          struct file_meta *meta, char *err, size_t errsize)
 {
 	struct stat st;
-	int fd, rc;
+	int fd;
 
-	if ((fd = open(local, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) != 0) {
-		rc = -errno;
-		snprintf(err, errsize, "[Errno %d] %s: '%s'", -rc, strerror(-rc), local);
-		goto fail;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-		snprintf(err, errsize, "[Errno %d] not a regular file: '%s'", -rc, local);
-		goto fail;
+	if ((fd = mg__open_regular(local, &st)) < 0) {
+		if (fd == -EINVAL || fd == -EISDIR)
+			snprintf(err, errsize, "[Errno %d] not a regular file: '%s'", -fd, local);
+		else
+			snprintf(err, errsize, "[Errno %d] %s: '%s'", -fd, strerror(-fd), local);
+		return fd;
 	}
 	mg__file_meta_from_stat(&st, meta);
 	if (opts->mode >= 0)
 		meta->mode = (uint32_t)opts->mode & 07777;
 	*fdp = fd;
 	return 0;
-fail:
-	if (fd >= 0)
-		close(fd);
-	return rc;
 }
 
 int mg_file_push(struct mg_context *ctx, const char *local, const char *remote,

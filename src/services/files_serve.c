@@ -147,12 +147,12 @@ static int file_send(struct mg_call *call)
 		free(j);
 		return -1;
 	}
-	if ((j->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(j->fd, &st) != 0) {
-		mg__svc_fail_errno(call, errno, path);
-		goto fail;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		mg__svc_fail_errno(call, S_ISDIR(st.st_mode) ? EISDIR : EINVAL, path);
+	if ((j->fd = mg__open_regular(path, &st)) < 0) {
+		if (j->fd == -EINVAL)
+			mg_call_fail(call, mg__svc_errno_type(EINVAL),
+			             "[Errno %d] not a regular file: '%s'", EINVAL, path);
+		else
+			mg__svc_fail_errno(call, -j->fd, path);
 		goto fail;
 	}
 	mg__file_meta_from_stat(&st, &meta);

@@ -4,10 +4,13 @@
  * and reading spec maps.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "services/svc.h"
 
@@ -53,6 +56,24 @@ int mg__svc_fail_errno(struct mg_call *call, int err, const char *what)
 {
 	return mg_call_fail(call, mg__svc_errno_type(err), "[Errno %d] %s: '%s'", err,
 	                    strerror(err), what);
+}
+
+int mg__open_regular(const char *path, struct stat *st)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK), err;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, st) != 0)
+		err = errno;
+	else if (!S_ISREG(st->st_mode))
+		err = S_ISDIR(st->st_mode) ? EISDIR : EINVAL;
+	else if (fcntl(fd, F_SETFL, 0) != 0) /* reads block as usual */
+		err = errno;
+	else
+		return fd;
+	close(fd);
+	return -err;
 }
 
 int mg__svc_errno_of(const char *message)

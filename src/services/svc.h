@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "mitogen.h"
 
@@ -63,6 +64,12 @@ const char *mg__svc_errno_type(int err);
 /* Fails call with an OSError-style error: "[Errno N] text: 'what'".  The
  * caller side recovers N with mg__svc_errno_of().  Returns -1. */
 int mg__svc_fail_errno(struct mg_call *call, int err, const char *what);
+
+/* Opens path to read a regular file from it, filling *st: the fd, or
+ * -errno (-EISDIR for a folder, -EINVAL for any other kind).  The open
+ * does not block: a FIFO would wait for a writer for ever, a device
+ * could be endless. */
+int mg__open_regular(const char *path, struct stat *st);
 
 /* The errno named by an error message ("[Errno N] ..."), else 0. */
 int mg__svc_errno_of(const char *message);
