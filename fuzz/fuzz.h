@@ -1,9 +1,10 @@
 /*
- * fuzz.h: the libFuzzer targets of the wire layer.  Each fuzz_<name>.c
- * defines mg_fuzz_<name>(), the whole body of the target, and, unless
+ * fuzz.h: the libFuzzer targets.  Each fuzz_<name>.c defines
+ * mg_fuzz_<name>(), the whole body of the target, and, unless
  * MG_FUZZ_REPLAY is defined, the LLVMFuzzerTestOneInput() that calls it.
- * tests/test_wire_corpus.c builds the same files with MG_FUZZ_REPLAY and
- * replays tests/corpus/<name>/ through them in every build.
+ * tests/test_wire_corpus.c builds the wire layer's with MG_FUZZ_REPLAY and
+ * replays tests/corpus/<name>/ through them in every build; fuzz_inflate
+ * (the unpacker's inflate against zlib's) is for fuzzing only.
  *
  * A target returns 0; a broken invariant aborts with a message, which
  * libFuzzer reports as a crash and the replay suite as a failed case.
