@@ -174,13 +174,6 @@ int mg__receiver_try_get(struct mg_receiver *rx, struct mg_msg **msgp, bool *mor
 	return finish(rc, m, msgp);
 }
 
-#ifdef MG_NO_EMBEDDED_AGENT
-/* The agent does without (router.c: stream_ops). */
-static struct mg_stream *likely_stream(struct mg_receiver *rx)
-{
-	return NULL;
-}
-#else
 /*
  * The stream the message a waiter on rx wants will most likely come by:
  * the one routing to the receiver's respondent (a call's reply), else the
@@ -213,7 +206,6 @@ static struct mg_stream *likely_stream(struct mg_receiver *rx)
 	}
 	return s;
 }
-#endif
 
 /*
  * Waits for rx's next item.  When a stream is the likely way in and nobody

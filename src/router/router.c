@@ -489,21 +489,14 @@ static void on_stream_close(void *owner, struct mg_stream *s, int code, const ch
 	mg__route_stream_lost(owner, s, code, why);
 }
 
-/* The agent leaves the reading thread out: a target's first boot must
- * fit in 64 KiB on the wire (DESIGN.md section 8, test_bootstrap), the
- * agent was within a few hundred bytes of it, and this path costs ~0.9 KB
- * there.  So in a child running the agent the broker reads every stream;
- * the library (the master, fork children, programs that ship themselves)
- * has the path. */
-#ifdef MG_NO_EMBEDDED_AGENT
-#define on_stream_try_msg NULL
-#else
 /*
  * A thread reading stream in itself (core.h) delivers here what it can
  * deliver at once: a message for a receiver of this router that passes
  * the checks mg__router_route() makes.  Everything else (forwarding,
  * handlers, route messages, dead answers, io logging) goes back to the
- * broker, in order, and is routed there as usual.
+ * broker, in order, and is routed there as usual.  The agent has the path
+ * too: 0.97 KB of its first boot, for a call round trip over ssh of ~95
+ * us instead of ~150 (`ssh host cat` alone: ~90 here).
  */
 static bool on_stream_try_msg(void *owner, struct mg_stream *in, struct mg_msg *m)
 {
@@ -532,7 +525,6 @@ static bool on_stream_try_msg(void *owner, struct mg_stream *in, struct mg_msg *
 	mg__receiver_unref(rx);
 	return ok;
 }
-#endif
 
 static const struct mg_stream_ops stream_ops = {on_stream_msg, on_stream_close, on_stream_try_msg};
 
