@@ -229,6 +229,11 @@ int pool_run(struct cli *cli);
 void target_ok(struct target *t);
 void target_fail(struct target *t, int result, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
+/* A failed put or get: "VERB PATH: why[hint]", why being the library's
+ * text less the name of the target's own context it starts with (the
+ * target is named already), or rc's. */
+void target_copy_failed(struct target *t, const char *verb, const char *path,
+                        const struct mg_file_result *res, int rc, const char *hint);
 bool cli_cancelled(struct cli *cli);
 /* Waits for rx's next message, as mg_receiver_get() with no timeout, or
  * for an interrupt, whichever comes first: -ECANCELED (*msgp NULL) for

@@ -52,9 +52,8 @@ static void get_target(struct cli *cli, struct target *t)
 		target_ok(t);
 		json_copied(&t->json, cli, &res, path.p, path.len);
 	} else {
-		target_fail(t, RES_FAILED, "get %s: %s%s", cli->src,
-		            res.error[0] ? res.error : mg_strerror(rc),
-		            rc == -EISDIR && !cli->recursive ? " (-r copies a folder)" : "");
+		target_copy_failed(t, "get", cli->src, &res, rc,
+		                   rc == -EISDIR && !cli->recursive ? " (-r copies a folder)" : "");
 	}
 	sb_free(&path);
 	free(copy);

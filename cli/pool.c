@@ -81,6 +81,18 @@ void target_fail(struct target *t, int result, const char *fmt, ...)
 	t->result = result;
 }
 
+void target_copy_failed(struct target *t, const char *verb, const char *path,
+                        const struct mg_file_result *res, int rc, const char *hint)
+{
+	const char *why = res->error[0] ? res->error : mg_strerror(rc);
+	const char *own = mg_context_name(t->ctx);
+	size_t n = own != NULL ? strlen(own) : 0;
+
+	if (n > 0 && strncmp(why, own, n) == 0 && strncmp(why + n, ": ", 2) == 0)
+		why += n + 2;
+	target_fail(t, RES_FAILED, "%s %s: %s%s", verb, path, why, hint);
+}
+
 bool cli_cancelled(struct cli *cli)
 {
 	return atomic_load(&cli->cancelled);

@@ -63,11 +63,10 @@ static void put_target(struct cli *cli, struct target *t)
 		json_copied(&t->json, cli, &res, cli->dst, strlen(cli->dst));
 	} else {
 		/* A folder there: say how to copy into it. */
-		target_fail(t, RES_FAILED, "put %s: %s%s", cli->dst,
-		            res.error[0] ? res.error : mg_strerror(rc),
-		            rc == -EISDIR && !cli->recursive
-		                    ? " (end REMOTE with / to copy into it)"
-		                    : "");
+		target_copy_failed(t, "put", cli->dst, &res, rc,
+		                   rc == -EISDIR && !cli->recursive
+		                           ? " (end REMOTE with / to copy into it)"
+		                           : "");
 	}
 }
 
