@@ -368,6 +368,8 @@ TEST(remote_errors_keep_type_message_context_and_function)
 	CHECK_EQ(mg_call(c, "add", &reply, "s", "two"), MG_EARGS);
 	CHECK_STR(mg_last_error()->type, "mitogen.ArgumentError");
 	CHECK_EQ(mg_call(c, "add", &reply, "iii", (int64_t)1, (int64_t)2, (int64_t)3), MG_EARGS);
+	/* The message says how many came. */
+	CHECK(strstr(mg_last_error()->message, "(3 given)") != NULL);
 	CHECK_EQ(mg_call(c, "add", &reply, "i", (int64_t)1), MG_EARGS);
 	{
 		char longname[300];

@@ -198,10 +198,16 @@ int mg_call_args(struct mg_call *call, const char *fmt, ...)
 	if (wrapped != small)
 		mg__free(wrapped);
 	if (rc != 0) {
+		/* How many came says more than the decoder's reason. */
+		size_t at = call->msg->rpos, given = 0;
+
+		if (mg_msg_read(call->msg, "a", &given) != 0)
+			given = 0;
+		call->msg->rpos = at;
 		call->failed = true;
 		snprintf(call->err_type, sizeof(call->err_type), "%s", MG_ERR_ARGS);
 		snprintf(call->err_message, sizeof(call->err_message),
-		         "arguments do not match \"%s\" (%s)", fmt, mg_strerror(rc));
+		         "arguments do not match \"%s\" (%zu given)", fmt, given);
 		return MG_EARGS;
 	}
 	return 0;
