@@ -91,9 +91,15 @@ static void keep(struct target *t, int stream, const void *p, size_t n)
 	sb_put(b, p, n);
 }
 
-/* Writes each complete line of t->partial[stream], prefixed.  With
- * flush, an unfinished last line too (with a newline added). */
-static void emit_lines(struct target *t, int stream, bool flush)
+/* What emit_lines() does with an unfinished last line. */
+enum { KEEP_PART, END_PART, LONG_PART };
+
+/* Writes each complete line of t->partial[stream], prefixed.  An
+ * unfinished last line stays (KEEP_PART), or is written too: at the
+ * target's end with a newline added (END_PART); when it grew too long,
+ * with a newline added when lines are prefixed, else as it is (LONG_PART,
+ * the rest of it follows). */
+static void emit_lines(struct target *t, int stream, int part)
 {
 	struct sbuf *b = &t->partial[stream];
 	FILE *f = stream ? stderr : stdout;
@@ -107,11 +113,12 @@ static void emit_lines(struct target *t, int stream, bool flush)
 		fwrite(b->p + start, 1, i + 1 - start, f);
 		start = i + 1;
 	}
-	if (flush && start < b->len) {
+	if (part != KEEP_PART && start < b->len) {
 		if (prefix)
 			fprintf(f, "%s: ", t->name);
 		fwrite(b->p + start, 1, b->len - start, f);
-		fputc('\n', f);
+		if (prefix || part == END_PART)
+			fputc('\n', f);
 		start = b->len;
 	}
 	if (start > 0) {
@@ -121,6 +128,11 @@ static void emit_lines(struct target *t, int stream, bool flush)
 		flush_checked(f);
 	}
 }
+
+/* The most of one line kept while waiting for its end: a command writing
+ * without newlines must not make the tool hold all it writes.  Past it
+ * the part so far is printed as a line of its own (with -N, as it is). */
+#define LINE_MAX_KEPT (64u << 10)
 
 void output_data(struct cli *cli, struct target *t, int stream, const void *p, size_t n)
 {
@@ -133,7 +145,11 @@ void output_data(struct cli *cli, struct target *t, int stream, const void *p, s
 	sb_put(&t->partial[stream], p, n);
 	if (memchr(p, '\n', n) != NULL) {
 		progress_clear();
-		emit_lines(t, stream, false);
+		emit_lines(t, stream, KEEP_PART);
+	}
+	if (t->partial[stream].len > LINE_MAX_KEPT) {
+		progress_clear();
+		emit_lines(t, stream, LONG_PART);
 	}
 	output_unlock();
 }
@@ -206,8 +222,8 @@ void output_target_done(struct cli *cli, struct target *t)
 		output_lock();
 		if (t->partial[0].len || t->partial[1].len)
 			progress_clear();
-		emit_lines(t, 0, true);
-		emit_lines(t, 1, true);
+		emit_lines(t, 0, END_PART);
+		emit_lines(t, 1, END_PART);
 		output_unlock();
 	}
 	/* Gathered mode reports failures together at the end. */

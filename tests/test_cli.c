@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -49,6 +50,7 @@ struct result {
 	int status; /* exit status, or 128 + the signal */
 	char out[RESULT_MAX], err[RESULT_MAX], tty[RESULT_MAX];
 	size_t outlen, errlen, ttylen;
+	long maxrss_kb; /* the tool's peak resident memory */
 };
 
 static const char *cli_path(void)
@@ -147,7 +149,7 @@ static void run_cli(struct result *r, const struct spawn *sp, const char *const 
 			close(rd[2]);
 		}
 		if (sp->stdout_path != NULL) {
-			int fd = open(sp->stdout_path, O_WRONLY);
+			int fd = open(sp->stdout_path, O_WRONLY | O_TRUNC);
 
 			if (fd < 0 || dup2(fd, 1) != 1)
 				_exit(126);
@@ -225,7 +227,12 @@ static void run_cli(struct result *r, const struct spawn *sp, const char *const 
 			answered = true;
 		}
 	}
-	CHECK(waitpid(pid, &status, 0) == pid);
+	{
+		struct rusage ru;
+
+		CHECK(wait4(pid, &status, 0, &ru) == pid);
+		r->maxrss_kb = ru.ru_maxrss;
+	}
 	/* The terminal stays until the tool is gone, as a real one does
 	 * (its master would read EIO whenever no slave is open). */
 	if (rd[2] >= 0)
@@ -418,6 +425,26 @@ TEST(cli_run_prefixes_lines)
 	run_cli(r, NULL, ARGV("run", "--local", "2", "-N", "echo hi; echo oops >&2"));
 	CHECK_RUN(r, r->status == 0 && strcmp(r->out, "hi\nhi\n") == 0);
 	CHECK_RUN(r, strcmp(r->err, "oops\noops\n") == 0);
+
+	/* 100 MB with no newline: the tool keeps at most a bounded part of a
+	 * line (printed in parts, each prefixed), not all of it; with -N the
+	 * bytes go out as they are. */
+	{
+		char path[] = "/tmp/mg-cli-long-XXXXXX";
+		struct spawn sp = {.stdout_path = path};
+		struct stat st;
+		int fd = mkstemp(path);
+
+		CHECK(fd >= 0 && close(fd) == 0);
+		run_cli(r, &sp, ARGV("run", "--local", "1", "head -c 100000000 /dev/zero"));
+		CHECK_RUN(r, r->status == 0 && r->maxrss_kb < 40 * 1024);
+		CHECK(stat(path, &st) == 0 && st.st_size > 100000000);
+		run_cli(r, &sp,
+		        ARGV("run", "--local", "1", "-N", "head -c 10000000 /dev/zero; echo"));
+		CHECK_RUN(r, r->status == 0 && r->maxrss_kb < 40 * 1024);
+		CHECK(stat(path, &st) == 0 && st.st_size == 10000001);
+		CHECK(unlink(path) == 0);
+	}
 
 	/* Options end at the command: these are echo's words. */
 	run_cli(r, NULL, ARGV("run", "--local", "1", "echo", "-N", "-H", "x"));
