@@ -55,12 +55,35 @@ void output_unlock(void)
 	pthread_mutex_unlock(&out_mu);
 }
 
+static const char *level_word(int level)
+{
+	return level >= MG_LOG_ERROR     ? "error"
+	       : level >= MG_LOG_WARNING ? "warning"
+	       : level >= MG_LOG_INFO    ? "info"
+	                                 : "debug";
+}
+
+/* The library's log records (warnings and up, unless MITOGEN_LOG says
+ * otherwise), in the tool's own form and through its lock, so that they
+ * never cut into the progress line or a line of output:
+ * "mitogen: warning: ..." from this process, "mitogen: NAME: warning: ..."
+ * from a context. */
+static void log_record(void *arg, const struct mg_log_record *rec)
+{
+	(void)arg;
+	if (rec->context != NULL && strcmp(rec->context, "mitogen") != 0)
+		output_error("%s: %s: %s", rec->context, level_word(rec->level), rec->message);
+	else
+		output_error("%s: %s", level_word(rec->level), rec->message);
+}
+
 void output_init(struct cli *cli)
 {
 	colour_out = use_colour(1);
 	colour_err = use_colour(2);
 	prefix = !cli->no_prefix;
 	main_thread = cli->main_thread;
+	mg_log_set_handler(log_record, NULL, mg_log_level("mitogen"));
 	progress_init(cli->progress != 0 && isatty(2), colour_err);
 }
 

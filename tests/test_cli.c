@@ -456,6 +456,23 @@ TEST(cli_output_closed_or_failing)
 	free(r);
 }
 
+/* A context that dies under its command (here the command kills it): the
+ * library's warning comes in the tool's own form, on a line of its own
+ * beside the target's failure (in either order). */
+TEST(cli_context_killed_under_its_command)
+{
+	struct result *r = malloc(sizeof(*r));
+
+	CHECK(r != NULL);
+	run_cli(r, NULL, ARGV("run", "--local", "1", "kill -9 $PPID; sleep 1"));
+	CHECK_RUN(r, r->status == 1);
+	CHECK_RUN(r, strstr(r->err, "mitogen: warning: local: the context's process ended: "
+	                            "killed by signal 9") != NULL);
+	CHECK_RUN(r, strstr(r->err, "mitogen: local: lost the command: ") != NULL);
+	CHECK_RUN(r, count_lines_with(r->err, "\n") == 2 && r->outlen == 0);
+	free(r);
+}
+
 /* Whether pid runs: an orphan's zombie, left to whoever adopted it,
  * does not. */
 static bool pid_alive(int pid)
