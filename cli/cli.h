@@ -72,14 +72,14 @@ struct target {
 	atomic_int state;
 	int result; /* enum target_result, set once by the worker */
 	char *error;
-	int exit_code;              /* run: the command's status, -1 if none */
-	struct sbuf partial[2];     /* stdout, stderr: an unfinished line */
-	struct sbuf kept[2];        /* -b / --json: everything (gather: [0]) */
-	bool truncated;             /* kept output hit CLI_KEEP_MAX */
-	struct sbuf json;           /* verb's extra JSON fields: ,"k":v... */
-	int64_t t_start, t_end;     /* monotonic ns */
-	pthread_mutex_t lock;       /* guards ctx for the main thread */
-	struct mg_context *ctx;     /* where the verb runs; borrowed */
+	int exit_code;          /* run: the command's status (128 + N for signal N), -1 if none */
+	struct sbuf partial[2]; /* stdout, stderr: an unfinished line */
+	struct sbuf kept[2];    /* -b / --json: everything (gather: [0]) */
+	bool truncated;         /* kept output hit CLI_KEEP_MAX */
+	struct sbuf json;       /* verb's extra JSON fields: ,"k":v... */
+	int64_t t_start, t_end; /* monotonic ns */
+	pthread_mutex_t lock;   /* guards ctx for the main thread */
+	struct mg_context *ctx; /* where the verb runs; borrowed */
 	struct mg_context *ctxs[3]; /* what the worker started, in order */
 	int nctx;
 };
@@ -111,6 +111,7 @@ enum {
 	 * command (run) or a function's arguments (call). */
 	OPT_ANYWHERE = 1 << 3,
 	OPT_STDIN = 1 << 4, /* --stdin: the tool's input to every command (run) */
+	OPT_MAXRC = 1 << 5, /* -S: exit with the largest command status (run) */
 };
 
 struct cli {
@@ -138,6 +139,7 @@ struct cli {
 	bool recursive;   /* -r: put and get copy a directory tree */
 	bool cache;       /* --cache: the agent kept on targets */
 	bool stdin_input; /* --stdin: read to its end, given to every command */
+	bool maxrc;       /* -S: the exit status is the largest command status */
 	int progress;     /* -1: auto (a tty), 0: off */
 
 	/* Verb arguments. */

@@ -106,6 +106,7 @@ static const struct option long_opts[] = {
         {"count", required_argument, NULL, 'c'},
         {"recursive", no_argument, NULL, 'r'},
         {"gather", no_argument, NULL, 'b'},
+        {"maxrc", no_argument, NULL, 'S'},
         {"no-prefix", no_argument, NULL, 'N'},
         {"json", no_argument, NULL, LO_JSON},
         {"no-progress", no_argument, NULL, LO_NO_PROGRESS},
@@ -296,8 +297,8 @@ static int parse(struct cli *cli, int argc, char **argv)
 	opterr = 0;
 	optind = 1;
 	/* "+": stop at the first operand; ":": report a missing value as ':'. */
-	optstring = (v->opts & OPT_ANYWHERE) ? ":H:w:x:l:p:i:o:f:t:T:c:rbNh"
-	                                     : "+:H:w:x:l:p:i:o:f:t:T:c:rbNh";
+	optstring = (v->opts & OPT_ANYWHERE) ? ":H:w:x:l:p:i:o:f:t:T:c:rbNSh"
+	                                     : "+:H:w:x:l:p:i:o:f:t:T:c:rbNSh";
 	while ((c = getopt_long(argc, argv, optstring, long_opts, NULL)) != -1) {
 		switch (c) {
 		case 'H':
@@ -410,6 +411,11 @@ static int parse(struct cli *cli, int argc, char **argv)
 			break;
 		case 'b':
 			cli->gather = true;
+			break;
+		case 'S':
+			if (!(v->opts & OPT_MAXRC))
+				return usage_error("unknown option '-S'");
+			cli->maxrc = true;
 			break;
 		case 'N':
 			cli->no_prefix = true;

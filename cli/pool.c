@@ -462,11 +462,33 @@ static void force_stop(struct cli *cli)
 	}
 }
 
+/* -S: the largest of the commands' statuses, as pdsh -S and clush -S:
+ * 255 for a target not reached (as ssh), 1 for a command that could not
+ * be run or was lost. */
+static int max_status(struct cli *cli)
+{
+	int worst = 0, rc;
+	size_t i;
+
+	for (i = 0; i < cli->ntargets; i++) {
+		const struct target *t = &cli->targets[i];
+
+		rc = t->result == RES_OK            ? 0
+		     : t->result == RES_UNREACHABLE ? 255
+		     : t->exit_code > 0             ? t->exit_code
+		                                    : 1;
+		worst = rc > worst ? rc : worst;
+	}
+	return worst;
+}
+
 static int exit_status(struct cli *cli)
 {
 	bool failed = false, unreachable = false;
 	size_t i;
 
+	if (cli->maxrc)
+		return max_status(cli);
 	for (i = 0; i < cli->ntargets; i++) {
 		failed |= cli->targets[i].result == RES_FAILED;
 		unreachable |= cli->targets[i].result == RES_UNREACHABLE;

@@ -113,7 +113,8 @@ static void run_target(struct cli *cli, struct target *t)
 		if (ev.type == MG_EXEC_STDOUT || ev.type == MG_EXEC_STDERR) {
 			output_data(cli, t, ev.type == MG_EXEC_STDERR, ev.data, ev.len);
 		} else if (ev.type == MG_EXEC_EXIT) {
-			t->exit_code = ev.status.exit_code;
+			t->exit_code =
+			        ev.status.signal ? 128 + ev.status.signal : ev.status.exit_code;
 			describe_exit(t, &ev.status, cli->timeout_ms);
 			sb_printf(&t->json, ",\"exit_code\":%d", ev.status.exit_code);
 			if (ev.status.signal)
@@ -138,8 +139,10 @@ const struct verb verb_run = {
                 "  -T, --timeout S         kill the command (its whole process group) after\n"
                 "                          S seconds\n"
                 "      --stdin             read standard input to its end and give it to every\n"
-                "                          command (else their stdin is /dev/null)\n",
-        .opts = OPT_TIMEOUT | OPT_STDIN,
+                "                          command (else their stdin is /dev/null)\n"
+                "  -S, --maxrc             exit with the largest status of the commands (128+N\n"
+                "                          for signal N; 255 for a target not reached)\n",
+        .opts = OPT_TIMEOUT | OPT_STDIN | OPT_MAXRC,
         .args = run_args,
         .run = run_target,
 };

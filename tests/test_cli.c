@@ -131,6 +131,14 @@ TEST(cli_run_prefixes_lines)
 	CHECK_RUN(r, strstr(r->err, "mitogen: local1: exit status 7") &&
 	                     strstr(r->err, "mitogen: local2: exit status 7"));
 
+	/* -S (as pdsh and clush): the largest status, 128 + N for signal N. */
+	run_cli(r, NULL, ARGV("run", "--local", "2", "-S", "exit 7"));
+	CHECK_RUN(r, r->status == 7);
+	run_cli(r, NULL, ARGV("run", "--local", "1", "-S", "kill -TERM $$"));
+	CHECK_RUN(r, r->status == 128 + SIGTERM);
+	run_cli(r, NULL, ARGV("run", "--local", "2", "-S", "true"));
+	CHECK_RUN(r, r->status == 0);
+
 	/* A command timeout kills it. */
 	run_cli(r, NULL, ARGV("run", "--local", "1", "-T", "0.3", "sleep 30"));
 	CHECK_RUN(r, r->status == 1 && strstr(r->err, "timed out"));

@@ -63,6 +63,11 @@ TEST_T(cli_ssh_unreachable_among_reachable, 240)
 	CHECK_RUN(r, strstr(r->err, "mitogen: 127.0.0.99: unreachable: ") &&
 	                     strstr(r->err, "refused"));
 	CHECK_RUN(r, count_lines_with(r->err, "\n") == 1);
+	/* With -S a target not reached counts 255, as ssh exits. */
+	run_cli(r, NULL,
+	        ARGV("run", "-S", "-H", "127.0.0.[98-99]", "-l", "mgtest", "--ssh-config", c.cfg,
+	             "-t", "60", "true"));
+	CHECK_RUN(r, r->status == 255);
 	infra_end(&c);
 }
 
