@@ -43,6 +43,8 @@ void sb_puts(struct sbuf *b, const char *s);
 void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sb_vprintf(struct sbuf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 void sb_free(struct sbuf *b);
+/* Appends a target's name as one path component ('/' becomes '_'). */
+void sb_put_name(struct sbuf *b, const char *name);
 void *xmalloc(size_t n);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
@@ -110,8 +112,9 @@ enum {
 	 * without it parsing stops at the first operand, which begins a
 	 * command (run) or a function's arguments (call). */
 	OPT_ANYWHERE = 1 << 3,
-	OPT_STDIN = 1 << 4, /* --stdin: the tool's input to every command (run) */
-	OPT_MAXRC = 1 << 5, /* -S: exit with the largest command status (run) */
+	OPT_STDIN = 1 << 4,  /* --stdin: the tool's input to every command (run) */
+	OPT_MAXRC = 1 << 5,  /* -S: exit with the largest command status (run) */
+	OPT_OUTDIR = 1 << 6, /* --outdir, --errdir: a file per target (run) */
 };
 
 struct cli {
@@ -140,7 +143,9 @@ struct cli {
 	bool cache;       /* --cache: the agent kept on targets */
 	bool stdin_input; /* --stdin: read to its end, given to every command */
 	bool maxrc;       /* -S: the exit status is the largest command status */
-	int progress;     /* -1: auto (a tty), 0: off */
+	/* --outdir, --errdir: each target's stdout, stderr also to DIR/TARGET. */
+	const char *outdir[2];
+	int progress; /* -1: auto (a tty), 0: off */
 
 	/* Verb arguments. */
 	char *command;           /* run */

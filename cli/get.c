@@ -33,17 +33,15 @@ static int get_args(struct cli *cli, int argc, char **argv)
 
 static void get_target(struct cli *cli, struct target *t)
 {
-	char *copy = xstrdup(cli->src), *p;
+	char *copy = xstrdup(cli->src);
 	struct sbuf path = {0};
 	struct mg_file_opts o;
 	struct mg_file_result res;
 	int rc;
 
-	sb_printf(&path, "%s/%s.%s", cli->dst, basename(copy), t->name);
-	/* A target name is one path component: no slashes out of LOCALDIR. */
-	for (p = path.p + strlen(cli->dst) + 1; *p; p++)
-		if (*p == '/')
-			*p = '_';
+	/* LOCALDIR/NAME.TARGET, NAME being the last part of REMOTE. */
+	sb_printf(&path, "%s/%s.", cli->dst, basename(copy));
+	sb_put_name(&path, t->name);
 	mg_file_opts_init(&o);
 	memset(&res, 0, sizeof(res));
 	rc = cli->recursive ? mg_file_pull_tree(t->ctx, cli->src, path.p, &o, &res)

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -80,6 +81,8 @@ enum {
 	LO_NO_PROGRESS,
 	LO_CACHE,
 	LO_STDIN,
+	LO_OUTDIR,
+	LO_ERRDIR,
 	LO_VERSION,
 };
 
@@ -112,6 +115,8 @@ static const struct option long_opts[] = {
         {"no-progress", no_argument, NULL, LO_NO_PROGRESS},
         {"cache", no_argument, NULL, LO_CACHE},
         {"stdin", no_argument, NULL, LO_STDIN},
+        {"outdir", required_argument, NULL, LO_OUTDIR},
+        {"errdir", required_argument, NULL, LO_ERRDIR},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, LO_VERSION},
         {NULL, 0, NULL, 0},
@@ -284,6 +289,23 @@ static void free_cli(struct cli *cli)
 	free_secret(cli->become_password);
 }
 
+/* --outdir DIR (stream 0) or --errdir DIR (1), DIR in optarg: a folder
+ * that is there already. */
+static int set_outdir(struct cli *cli, int stream)
+{
+	const char *name = stream ? "--errdir" : "--outdir";
+	struct stat st;
+
+	if (!(cli->verb->opts & OPT_OUTDIR))
+		return usage_error("unknown option '%s'", name);
+	if (stat(optarg, &st) != 0)
+		return usage_error("%s %s: %s", name, optarg, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return usage_error("%s %s: not a folder", name, optarg);
+	cli->outdir[stream] = optarg;
+	return 0;
+}
+
 static int parse(struct cli *cli, int argc, char **argv)
 {
 	const struct verb *v = cli->verb;
@@ -428,6 +450,11 @@ static int parse(struct cli *cli, int argc, char **argv)
 			break;
 		case LO_CACHE:
 			cli->cache = true;
+			break;
+		case LO_OUTDIR:
+		case LO_ERRDIR:
+			if ((rc = set_outdir(cli, c == LO_ERRDIR)) != 0)
+				return rc;
 			break;
 		case LO_STDIN:
 			if (!(v->opts & OPT_STDIN))

@@ -9,6 +9,7 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -38,6 +39,75 @@ static int read_input(int fd, struct sbuf *b)
 			return usage_error("--stdin takes at most %zu MiB", STDIN_MAX >> 20);
 		sb_put(b, buf, (size_t)n);
 	}
+}
+
+/* --outdir / --errdir: a target's stdout and stderr copied, as they come,
+ * to DIR/TARGET (made anew, as the user's umask says). */
+struct out_files {
+	int fd[2]; /* -1: not asked for, or given up after a failed write */
+	struct sbuf path[2];
+	int err; /* the errno of the first failure */
+	int err_stream;
+};
+
+/* Opens the files asked for; 0, or -1 with the target failed. */
+static int out_files_open(struct cli *cli, struct target *t, struct out_files *of)
+{
+	memset(of, 0, sizeof(*of));
+	of->fd[0] = of->fd[1] = -1;
+	for (int k = 0; k < 2; k++) {
+		if (cli->outdir[k] == NULL)
+			continue;
+		sb_printf(&of->path[k], "%s/", cli->outdir[k]);
+		sb_put_name(&of->path[k], t->name);
+		of->fd[k] = open(of->path[k].p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY,
+		                 0666);
+		if (of->fd[k] < 0) {
+			target_fail(t, RES_FAILED, "cannot write %s: %s", of->path[k].p,
+			            strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void out_files_write(struct out_files *of, int stream, const void *p, size_t n)
+{
+	const char *at = p;
+	ssize_t w;
+
+	while (of->fd[stream] >= 0 && n > 0) {
+		if ((w = write(of->fd[stream], at, n)) < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (of->err == 0) {
+				of->err = w < 0 ? errno : EIO;
+				of->err_stream = stream;
+			}
+			close(of->fd[stream]);
+			of->fd[stream] = -1;
+			return;
+		}
+		at += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Closes the files; a failed write (or close: NFS reports late) fails a
+ * target that otherwise succeeded. */
+static void out_files_close(struct target *t, struct out_files *of)
+{
+	for (int k = 0; k < 2; k++) {
+		if (of->fd[k] >= 0 && close(of->fd[k]) != 0 && of->err == 0) {
+			of->err = errno;
+			of->err_stream = k;
+		}
+	}
+	if (of->err != 0 && t->result == RES_OK)
+		target_fail(t, RES_FAILED, "writing %s: %s", of->path[of->err_stream].p,
+		            strerror(of->err));
+	sb_free(&of->path[0]);
+	sb_free(&of->path[1]);
 }
 
 static int run_args(struct cli *cli, int argc, char **argv)
@@ -80,9 +150,14 @@ static void run_target(struct cli *cli, struct target *t)
 	struct mg_exec_opts o;
 	struct mg_exec_event ev;
 	struct mg_exec *job;
+	struct out_files of;
 	char err[512] = "";
 	int rc;
 
+	if (out_files_open(cli, t, &of) != 0) {
+		out_files_close(t, &of);
+		return;
+	}
 	mg_exec_opts_init(&o);
 	o.command = cli->command;
 	o.timeout_ms = cli->timeout_ms;
@@ -93,6 +168,7 @@ static void run_target(struct cli *cli, struct target *t)
 	if ((rc = mg_exec_start(t->ctx, &o, &job, err, sizeof(err))) != 0) {
 		target_fail(t, RES_FAILED, "cannot run the command: %s",
 		            err[0] ? err : mg_strerror(rc));
+		out_files_close(t, &of);
 		return;
 	}
 	for (;;) {
@@ -111,6 +187,7 @@ static void run_target(struct cli *cli, struct target *t)
 			break;
 		}
 		if (ev.type == MG_EXEC_STDOUT || ev.type == MG_EXEC_STDERR) {
+			out_files_write(&of, ev.type == MG_EXEC_STDERR, ev.data, ev.len);
 			output_data(cli, t, ev.type == MG_EXEC_STDERR, ev.data, ev.len);
 		} else if (ev.type == MG_EXEC_EXIT) {
 			t->exit_code =
@@ -125,6 +202,7 @@ static void run_target(struct cli *cli, struct target *t)
 		}
 	}
 	mg_exec_free(job);
+	out_files_close(t, &of);
 }
 
 const struct verb verb_run = {
@@ -141,8 +219,10 @@ const struct verb verb_run = {
                 "      --stdin             read standard input to its end and give it to every\n"
                 "                          command (else their stdin is /dev/null)\n"
                 "  -S, --maxrc             exit with the largest status of the commands (128+N\n"
-                "                          for signal N; 255 for a target not reached)\n",
-        .opts = OPT_TIMEOUT | OPT_STDIN | OPT_MAXRC,
+                "                          for signal N; 255 for a target not reached)\n"
+                "      --outdir DIR        also write each target's stdout to DIR/TARGET\n"
+                "      --errdir DIR        also write each target's stderr to DIR/TARGET\n",
+        .opts = OPT_TIMEOUT | OPT_STDIN | OPT_MAXRC | OPT_OUTDIR,
         .args = run_args,
         .run = run_target,
 };

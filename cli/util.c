@@ -95,3 +95,13 @@ void sb_free(struct sbuf *b)
 	b->p = NULL;
 	b->len = b->cap = 0;
 }
+
+void sb_put_name(struct sbuf *b, const char *name)
+{
+	size_t at = b->len;
+
+	sb_puts(b, name);
+	for (; at < b->len; at++)
+		if (b->p[at] == '/')
+			b->p[at] = '_';
+}

@@ -4,7 +4,9 @@
  * ssh, sudo, su and doas cases are in test_cli_ssh.c.
  */
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -461,6 +463,50 @@ TEST(cli_output_closed_or_failing)
 	CHECK_RUN(r, r->status == 1 &&
 	                     strstr(r->err, "cannot write the output: No space left on device"));
 	CHECK_EQ(cu_wait_no_children(3000), 0);
+	free(r);
+}
+
+/* --outdir / --errdir: each target's stdout and stderr, as they came, in
+ * DIR/TARGET, beside the usual output; a file that cannot be written
+ * fails its target (a full tmpfs, in a mount namespace of the case's own). */
+TEST(cli_run_outdir_and_errdir)
+{
+	struct result *r = malloc(sizeof(*r));
+	char dir[] = "/tmp/mg-cli-out-XXXXXX", out[64], err[64], path[128], buf[256];
+	struct spawn quiet = {.stdout_path = "/dev/null"};
+	int i;
+
+	CHECK(r != NULL && mkdtemp(dir) != NULL);
+	snprintf(out, sizeof(out), "%s/out", dir);
+	snprintf(err, sizeof(err), "%s/err", dir);
+	CHECK(mkdir(out, 0700) == 0 && mkdir(err, 0700) == 0);
+	run_cli(r, NULL,
+	        ARGV("run", "--local", "2", "--outdir", out, "--errdir", err, "--",
+	             "echo one; echo two >&2; printf 'no newline'"));
+	CHECK_RUN(r, r->status == 0 && count_lines_with(r->out, ": one\n") == 2);
+	for (i = 1; i <= 2; i++) {
+		snprintf(path, sizeof(path), "%s/local%d", out, i);
+		CHECK(read_small(path, buf, sizeof(buf)) >= 0 &&
+		      strcmp(buf, "one\nno newline") == 0);
+		CHECK(unlink(path) == 0);
+		snprintf(path, sizeof(path), "%s/local%d", err, i);
+		CHECK(read_small(path, buf, sizeof(buf)) >= 0 && strcmp(buf, "two\n") == 0);
+		CHECK(unlink(path) == 0);
+	}
+	run_cli(r, NULL, ARGV("run", "--local", "1", "--outdir", "/etc/hostname", "true"));
+	CHECK_RUN(r, r->status == 2 && strstr(r->err, "--outdir /etc/hostname: not a folder"));
+	if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+	    mount("tmpfs", out, "tmpfs", 0, "size=64k") != 0) {
+		int e = errno;
+
+		CHECK(rmdir(out) == 0 && rmdir(err) == 0 && rmdir(dir) == 0);
+		mg_test_skip("no tmpfs in a mount namespace of our own: %s", strerror(e));
+	}
+	run_cli(r, &quiet,
+	        ARGV("run", "--local", "1", "--outdir", out, "head -c 1000000 /dev/zero"));
+	CHECK_RUN(r, r->status == 1 && strstr(r->err, "/out/local: No space left on device"));
+	CHECK(umount(out) == 0);
+	CHECK(rmdir(out) == 0 && rmdir(err) == 0 && rmdir(dir) == 0);
 	free(r);
 }
 
