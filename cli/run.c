@@ -7,7 +7,6 @@
  * commands' stdin is /dev/null, as with pdsh, so a tool run in a loop that
  * reads its own stdin does not swallow it.
  */
-
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
