@@ -64,7 +64,9 @@ static const char common_help[] =
         "  -h, --help              this help\n"
         "Exit status: 0 all targets succeeded; 1 some target failed (command exit\n"
         "status, call error, copy error); 2 bad command line; 3 some target could not\n"
-        "be reached (wins over 1); 130 interrupted (the unfinished targets are named).\n";
+        "be reached (wins over 1); 130 interrupted (the unfinished targets are named);\n"
+        "killed by SIGPIPE when nothing reads the output.  run -S: the largest status\n"
+        "of the commands instead.\n";
 
 enum {
 	LO_HOSTFILE = 256,
@@ -162,7 +164,8 @@ static void main_help(FILE *f)
 	           "  mitogen put -H 'web[01-20]' app.conf /etc/app.conf\n"
 	           "  mitogen call -H db1 --json mg.sysinfo\n\n"
 	           "Exit status: 0 all targets succeeded, 1 some failed, 2 bad command line,\n"
-	           "3 some could not be reached, 130 interrupted.\n");
+	           "3 some could not be reached, 130 interrupted (run -S: the commands'\n"
+	           "largest).\n");
 }
 
 static void verb_help(const struct verb *v)
