@@ -292,6 +292,30 @@ static void free_cli(struct cli *cli)
 	free_secret(cli->become_password);
 }
 
+/* The options only some verbs take, and the OPT_ bit that allows each. */
+static const struct {
+	int code; /* as getopt_long returns it */
+	unsigned opt;
+	const char *name; /* for the error */
+} verb_options[] = {
+        {'T', OPT_TIMEOUT, "-T"},
+        {'c', OPT_COUNT, "-c"},
+        {'r', OPT_RECURSIVE, "-r"},
+        {'S', OPT_MAXRC, "-S"},
+        {LO_STDIN, OPT_STDIN, "--stdin"},
+        {LO_OUTDIR, OPT_OUTDIR, "--outdir"},
+        {LO_ERRDIR, OPT_OUTDIR, "--errdir"},
+};
+
+/* 0 when verb v takes option c, else the usage error's status. */
+static int verb_takes(const struct verb *v, int c)
+{
+	for (size_t i = 0; i < sizeof(verb_options) / sizeof(verb_options[0]); i++)
+		if (verb_options[i].code == c && !(v->opts & verb_options[i].opt))
+			return usage_error("unknown option '%s'", verb_options[i].name);
+	return 0;
+}
+
 /* --outdir DIR (stream 0) or --errdir DIR (1), DIR in optarg: a folder
  * that is there already. */
 static int set_outdir(struct cli *cli, int stream)
@@ -299,8 +323,6 @@ static int set_outdir(struct cli *cli, int stream)
 	const char *name = stream ? "--errdir" : "--outdir";
 	struct stat st;
 
-	if (!(cli->verb->opts & OPT_OUTDIR))
-		return usage_error("unknown option '%s'", name);
 	if (stat(optarg, &st) != 0)
 		return usage_error("%s %s: %s", name, optarg, strerror(errno));
 	if (!S_ISDIR(st.st_mode))
@@ -325,6 +347,8 @@ static int parse(struct cli *cli, int argc, char **argv)
 	optstring = (v->opts & OPT_ANYWHERE) ? ":H:w:x:l:p:i:o:f:t:T:c:rbNSh"
 	                                     : "+:H:w:x:l:p:i:o:f:t:T:c:rbNSh";
 	while ((c = getopt_long(argc, argv, optstring, long_opts, NULL)) != -1) {
+		if ((rc = verb_takes(v, c)) != 0)
+			return rc;
 		switch (c) {
 		case 'H':
 		case 'w':
@@ -417,29 +441,21 @@ static int parse(struct cli *cli, int argc, char **argv)
 				return usage_error("bad --connect-timeout '%s' (seconds)", optarg);
 			break;
 		case 'T':
-			if (!(v->opts & OPT_TIMEOUT))
-				return usage_error("unknown option '-T'");
 			if ((cli->timeout_ms = parse_seconds(optarg)) < 0)
 				return usage_error("bad --timeout '%s' (seconds)", optarg);
 			break;
 		case 'c':
-			if (!(v->opts & OPT_COUNT))
-				return usage_error("unknown option '-c'");
 			if ((n = parse_long(optarg, 1, 1000000)) < 0)
 				return usage_error("bad --count '%s'", optarg);
 			cli->count = (int)n;
 			break;
 		case 'r':
-			if (!(v->opts & OPT_RECURSIVE))
-				return usage_error("unknown option '-r'");
 			cli->recursive = true;
 			break;
 		case 'b':
 			cli->gather = true;
 			break;
 		case 'S':
-			if (!(v->opts & OPT_MAXRC))
-				return usage_error("unknown option '-S'");
 			cli->maxrc = true;
 			break;
 		case 'N':
@@ -460,8 +476,6 @@ static int parse(struct cli *cli, int argc, char **argv)
 				return rc;
 			break;
 		case LO_STDIN:
-			if (!(v->opts & OPT_STDIN))
-				return usage_error("unknown option '--stdin'");
 			cli->stdin_input = true;
 			break;
 		case 'h':
